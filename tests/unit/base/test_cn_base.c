@@ -1,0 +1,103 @@
+/* Unit tests for src/base: buffers, errors, PRNG, CRC-32C, fault seam. */
+#include "base/base.h"
+#include "tap.h"
+
+#include <string.h>
+
+TEST(cn_buf_append_grows_and_terminates)
+{
+    struct cn_buf b;
+    cn_buf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        REQUIRE_EQ(cn_buf_append_cstr(&b, "ab"), CN_OK);
+    CHECK_EQ(b.len, 2000);
+    CHECK_EQ(b.data[2000], '\0');
+    CHECK_EQ(cn_buf_printf(&b, "%d-%s", 42, "x"), CN_OK);
+    CHECK_STR(b.data + 2000, "42-x");
+    cn_buf_close(&b);
+    CHECK(b.data == NULL && b.len == 0);
+}
+
+TEST(cn_buf_printf_long_output)
+{
+    struct cn_buf b = {0};
+    char big[1000];
+    memset(big, 'z', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    REQUIRE_EQ(cn_buf_printf(&b, "<%s>", big), CN_OK);
+    CHECK_EQ(b.len, 1001);
+    CHECK_EQ(b.data[0], '<');
+    CHECK_EQ(b.data[1000], '>');
+    cn_buf_close(&b);
+}
+
+TEST(cn_buf_append_u64_formats_decimal)
+{
+    struct cn_buf b = {0};
+    cn_buf_append_u64(&b, 0);
+    cn_buf_append_char(&b, ' ');
+    cn_buf_append_u64(&b, 18446744073709551615ull);
+    CHECK_STR(b.data, "0 18446744073709551615");
+    cn_buf_close(&b);
+}
+
+TEST(cn_buf_append_fails_cleanly_without_memory)
+{
+    struct cn_buf b = {0};
+    REQUIRE_EQ(cn_buf_append_cstr(&b, "keep"), CN_OK);
+    char big[4096] = {0};
+    cn_mem_fault_arm(1, 0);
+    int rc = cn_buf_append(&b, big, sizeof(big));
+    CHECK_EQ(cn_mem_fault_disarm(), 1);
+    CHECK_EQ(rc, CN_ENOMEM);
+    CHECK_STR(b.data, "keep");
+    CHECK_EQ(b.len, 4);
+    cn_buf_close(&b);
+}
+
+TEST(cn_err_names_and_messages)
+{
+    CHECK_STR(cn_strerror(CN_ENOMEM), "out of memory");
+    CHECK_STR(cn_errname(CN_ECORRUPT), "CN_ECORRUPT");
+    CHECK_STR(cn_strerror(12345), "unknown error");
+    CHECK_EQ(cn_err_from_errno(28 /* ENOSPC */), CN_ENOSPC);
+}
+
+TEST(cn_prng_same_seed_same_sequence)
+{
+    struct cn_prng a, b;
+    cn_prng_seed(&a, 7);
+    cn_prng_seed(&b, 7);
+    for (int i = 0; i < 100; i++)
+        CHECK(cn_prng_next(&a) == cn_prng_next(&b));
+    cn_prng_seed(&b, 8);
+    CHECK(cn_prng_next(&a) != cn_prng_next(&b));
+    for (int i = 0; i < 1000; i++) {
+        uint64_t v = cn_prng_range(&a, 5, 9);
+        CHECK(v >= 5 && v <= 9);
+    }
+}
+
+TEST(cn_crc32c_known_vectors)
+{
+    /* RFC 3720 B.4 check value for "123456789". */
+    CHECK_EQ(cn_crc32c(0, "123456789", 9), 0xe3069283u);
+    CHECK_EQ(cn_crc32c_sw(0, "123456789", 9), 0xe3069283u);
+    unsigned char zeros[32] = {0};
+    CHECK_EQ(cn_crc32c(0, zeros, 32), 0x8a9136aau);
+}
+
+TEST(cn_crc32c_hw_matches_sw_on_every_alignment)
+{
+    unsigned char data[300];
+    for (int i = 0; i < 300; i++)
+        data[i] = (unsigned char)(i * 31 + 7);
+    for (int off = 0; off < 9; off++)
+        for (int n = 0; n < 280; n += 13)
+            CHECK_EQ(cn_crc32c(0, data + off, (size_t)n),
+                     cn_crc32c_sw(0, data + off, (size_t)n));
+    /* Incremental equals one-shot. */
+    uint32_t c = cn_crc32c(0, data, 100);
+    c = cn_crc32c(c, data + 100, 200);
+    CHECK_EQ(c, cn_crc32c_sw(0, data, 300));
+}
