@@ -94,7 +94,7 @@ int config_url_parse(const char *s, struct cn_url *url,
                      char errmsg[CN_ERRMSG_SIZE]);
 
 /* cairn's own version, reported as "etcdserver" by /version. */
-#define CN_VERSION "3.4.23-cairn.0.1.0"
+#define CN_VERSION "0.1.0"
 #define CN_CLUSTER_VERSION "3.4.0"
 
 #endif
