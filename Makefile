@@ -35,7 +35,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 LIBS = $(PKG_LIBS) -lm -lpthread
 
 # Link order: dependents before what they use.
-MODULES = http server cli config store raft wal base
+MODULES = fleet http server cli config store raft wal base
 MODULE_SRCS = $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c))
 MODULE_LIBS = $(foreach m,$(MODULES),$(if $(wildcard src/$(m)/*.c),$(B)/lib/libcn_$(m).a))
 
@@ -86,10 +86,13 @@ DEPS_config = config base
 DEPS_server = server config store raft wal base
 DEPS_http = http server config store raft wal base
 DEPS_cli = cli base
+DEPS_fleet = fleet cli base
 libs_of = $(foreach d,$(DEPS_$(1)),$(if $(wildcard src/$(d)/*.c),$(B)/lib/libcn_$(d).a))
 
 # Programs link every module unless PROG_DEPS_<name> narrows it.
 PROG_DEPS_cairnctl = cli
+PROG_DEPS_cairn-agent = fleet
+PROG_DEPS_cairn-fleetctl = fleet
 prog_libs = $(if $(PROG_DEPS_$(1)),$(call libs_of,$(PROG_DEPS_$(1))),$(MODULE_LIBS))
 
 define program_rule

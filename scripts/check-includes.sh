@@ -12,7 +12,8 @@ allowed() {
     server) echo "base wal raft store config server" ;;
     http) echo "base wal raft store config server http" ;;
     cli) echo "base cli" ;;
-    cmd) echo "base wal raft store config server http cli cmd" ;;
+    fleet) echo "base cli fleet" ;;
+    cmd) echo "base wal raft store config server http cli fleet cmd" ;;
     *) echo "" ;;
   esac
 }
