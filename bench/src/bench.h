@@ -53,7 +53,8 @@ struct bench_opts {
     uint64_t total;     /* requests to complete (0: use duration) */
     double duration_s;  /* run time when total is 0 */
     double rate;        /* open-loop requests/s (0: closed loop) */
-    unsigned key_space; /* keys <prefix>/k00000000 .. */
+    unsigned key_space; /* keys <prefix>/k<key_start> .. */
+    unsigned key_start; /* first key number (0) */
     unsigned val_size;  /* value bytes */
     int seq_keys;       /* 1: keys in order, 0: uniform random */
     double read_ratio;  /* mixed: share of GETs, 0..1 */

@@ -37,6 +37,7 @@ void bench_usage(FILE *out)
             "                        intended send time (default closed "
             "loop)\n"
             "  --key-space N         keys PREFIX/k00000000.. (1000; txn 4)\n"
+            "  --key-start N         first key number (0)\n"
             "  --val-size B          value bytes (256)\n"
             "  --key-order random|seq  (random)\n"
             "  --read-ratio F        mixed: share of reads (0.9)\n"
@@ -134,6 +135,8 @@ static int apply_opt(struct bench_opts *o, const char *name, const char *v)
         o->rate = d;
     else if (strcmp(name, "key-space") == 0 && NUM(1, 1e8))
         o->key_space = (unsigned)d;
+    else if (strcmp(name, "key-start") == 0 && NUM(0, 1e8))
+        o->key_start = (unsigned)d;
     else if (strcmp(name, "val-size") == 0 && NUM(0, 1 << 20))
         o->val_size = (unsigned)d;
     else if (strcmp(name, "read-ratio") == 0 && NUM(0, 1))

@@ -240,8 +240,8 @@ static void conn_send(struct conn *c, enum op op, uint64_t t_due)
 static uint64_t next_key(struct run *r)
 {
     if (r->o->seq_keys)
-        return r->key_next++ % r->o->key_space;
-    return cn_prng_below(&r->prng, r->o->key_space);
+        return r->o->key_start + r->key_next++ % r->o->key_space;
+    return r->o->key_start + cn_prng_below(&r->prng, r->o->key_space);
 }
 
 /* Starts the next measured request of the workload on worker c. */
@@ -686,7 +686,7 @@ static void kick(struct run *r)
     if (r->phase == PH_PRELOAD) {
         while (r->idle_count > 0 && r->preload_next < o->key_space) {
             struct conn *c = r->conns[r->idle[--r->idle_count]];
-            c->key = r->preload_next++;
+            c->key = o->key_start + r->preload_next++;
             build_put(c, c->key, "", 0);
             conn_send(c, OP_PRELOAD, now);
         }
