@@ -1,0 +1,188 @@
+/*
+ * server: the driver of one cairn node. It owns the event loop, the client
+ * listeners and connections, the clock, the store and the apply pipeline;
+ * it is the only module that touches sockets, files and time.
+ *
+ * Apply pipeline (see docs/server.md):
+ *
+ *   server_propose() --> pending queue --> [WAL append + fsync, later]
+ *        --> [Raft commit, later] --> store_apply() --> callback
+ *
+ * A proposal is asynchronous from the caller's view: it is queued and
+ * applied at the end of the current loop iteration (all proposals queued in
+ * one iteration form one batch, the future group commit), never inside
+ * server_propose() itself. After every apply the store's watch deliveries
+ * are drained and handed to the watchers registered with server_watch().
+ *
+ * Connections: the server accepts TCP clients and hands their bytes to a
+ * protocol (struct server_proto, installed by the HTTP layer). The protocol
+ * writes back with server_conn_write(); at most one write is outstanding
+ * per connection.
+ *
+ * Invariants: proposals are applied in the order they were proposed; the
+ * raft index (X-Raft-Index) grows by one per applied command; a watcher's
+ * callback is never called after server_unwatch().
+ */
+#ifndef CN_SERVER_H
+#define CN_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "config/config.h"
+#include "store/store.h"
+
+struct server;      /* opaque */
+struct server_conn; /* opaque: one client connection */
+
+/* The protocol spoken on client connections. Callbacks run on the loop. */
+struct server_proto {
+    /* A client connected. Returns the protocol's state for it, or NULL to
+     * refuse (the connection is closed, closed() is not called). */
+    void *(*open)(void *ctx, struct server_conn *conn);
+    /* Bytes arrived; buf is borrowed for the call. */
+    void (*data)(void *state, const char *buf, size_t len);
+    /* The connection is gone (peer closed, error, timeout, shutdown, or
+     * server_conn_close()); conn must not be used after this returns. */
+    void (*closed)(void *state);
+    void *ctx; /* borrowed; passed to open */
+};
+
+/* Creates a node from cfg (borrowed; the server keeps a copy): creates the
+ * data dir and its member/ directory and locks it. Does not listen yet.
+ * logger is copied (NULL: silent). Returns CN_OK, CN_ENOMEM, CN_EIO, or
+ * CN_ELOCKED when another process holds the data dir; errmsg says why. */
+int server_new(struct server **out, const struct cn_config *cfg,
+               const struct cn_logger *logger, char errmsg[CN_ERRMSG_SIZE]);
+/* Stops everything still running and frees srv. NULL is a no-op. */
+void server_free(struct server *srv);
+
+/* Installs the protocol for client connections (copied). */
+void server_set_proto(struct server *srv, const struct server_proto *proto);
+
+/* Listens on every --listen-client-urls address (printing "cairn: listening
+ * for client requests on URL" for each), then runs the loop until SIGINT,
+ * SIGTERM or server_stop(). Returns CN_OK after a graceful stop, or
+ * CN_EIO with errmsg set when an address cannot be bound. */
+int server_run(struct server *srv, char errmsg[CN_ERRMSG_SIZE]);
+/* Asks the loop to stop: closes listeners, connections and timers. */
+void server_stop(struct server *srv);
+
+/* ---- connections ---- */
+
+typedef void server_write_fn(void *arg, int status);
+/* Writes iov[0..n) (n <= SERVER_IOV_MAX) in order. The bytes are borrowed
+ * until cb runs (always later, on the loop) with 0 or a CN_E* code (also
+ * when the connection closes first). One write at a time. Returns CN_OK, or
+ * CN_ECLOSED/CN_EIO if nothing was started (cb is then not called). */
+#define SERVER_IOV_MAX 64
+int server_conn_write(struct server_conn *conn, const struct cn_slice *iov,
+                      unsigned n, server_write_fn *cb, void *arg);
+/* Closes the connection; the proto's closed() follows on the loop. */
+void server_conn_close(struct server_conn *conn);
+/* Stops (on = 0) or resumes (on = 1) reading from the client. */
+void server_conn_read(struct server_conn *conn, int on);
+/* Closes the connection if it is still open timeout_ms from now (0: no
+ * deadline). Checked about once a second. */
+void server_conn_deadline(struct server_conn *conn, unsigned timeout_ms);
+
+/* ---- apply pipeline ---- */
+
+struct server_proposal;
+typedef void server_propose_fn(struct server_proposal *p);
+
+/* One write in flight. Allocated by the caller, kept until cb. */
+struct server_proposal {
+    struct store_cmd cmd;  /* method, path, value...; slices kept until cb.
+                            * now_ns and expire_ns are set by the server */
+    int64_t ttl_s;         /* -1: no TTL; else seconds from now */
+    server_propose_fn *cb; /* called once, later, on the loop */
+    void *arg;             /* borrowed; for cb */
+    /* results, valid in cb */
+    int rc;                       /* CN_OK (see res.ecode), CN_ENOMEM,
+                                   * CN_ESHUTDOWN */
+    struct store_result res;      /* the caller closes it after cb */
+    uint64_t raft_index;          /* X-Raft-Index of the applied command */
+    uint64_t raft_term;           /* X-Raft-Term */
+    struct server_proposal *next; /* private: pending queue */
+};
+
+/* Queues p for apply. Returns CN_OK (cb will run), or CN_ESHUTDOWN while
+ * stopping (cb will not run). */
+int server_propose(struct server *srv, struct server_proposal *p);
+
+/* Reads path from the store (GET). res is zero-initialised by the caller
+ * and closed by it. Returns CN_OK or CN_ENOMEM. */
+int server_get(struct server *srv, struct cn_slice path, int recursive,
+               int sorted, struct store_result *res);
+
+/* ---- watches ---- */
+
+struct server_watch;
+/* An event for a watcher; the callee owns the reference to ev. last: the
+ * watch is over (its id is dead; do not unwatch). */
+typedef void server_watch_fn(struct server_watch *w, struct store_event *ev,
+                             int last);
+
+/* Allocated by the caller, kept until server_unwatch() or a last event. */
+struct server_watch {
+    server_watch_fn *cb;
+    void *arg;            /* borrowed; for cb */
+    uint64_t id;          /* 0 when not watching */
+    uint64_t start_index; /* store index when the watch began */
+};
+
+/* Starts a watch (see store_watch). Events are delivered later, on the
+ * loop, never from inside this call. Returns CN_OK (w watching, or
+ * res->ecode set when since_index is older than the history), CN_ENOMEM,
+ * or CN_EBUSY (too many watchers). res as in server_get. */
+int server_watch(struct server *srv, struct server_watch *w,
+                 struct cn_slice path, int recursive, int stream,
+                 uint64_t since_index, struct store_result *res);
+/* Ends a watch; w->cb is not called again. No-op when not watching. */
+void server_unwatch(struct server *srv, struct server_watch *w);
+
+/* ---- state for handlers, stats and metrics ---- */
+
+struct server_stats {
+    uint64_t proposals_applied; /* commands applied (incl. tree errors) */
+    uint64_t proposals_failed;  /* rc != CN_OK */
+    uint64_t proposals_pending; /* queued, not applied yet */
+    uint64_t connections;       /* open client connections */
+    uint64_t connections_total; /* accepted since start */
+    uint64_t expire_syncs;      /* SYNC commands applied */
+};
+
+const struct cn_config *server_config(const struct server *srv);
+const struct store *server_store(const struct server *srv);
+void server_stats_get(const struct server *srv, struct server_stats *st);
+uint64_t server_raft_index(const struct server *srv);
+uint64_t server_raft_term(const struct server *srv);
+/* Member id (from the peer URLs and the cluster token) and cluster id
+ * (from every initial member id); deterministic on every member. */
+uint64_t server_member_id(const struct server *srv);
+uint64_t server_cluster_id(const struct server *srv);
+/* Wall clock, unix ns (or the test clock), and a monotonic clock in ns. */
+int64_t server_now_ns(const struct server *srv);
+int64_t server_mono_ns(const struct server *srv);
+/* Unix ns when this server started (stats/self). */
+int64_t server_start_ns(const struct server *srv);
+
+/* The id etcd-style code derives for a member: a 64-bit hash of its sorted
+ * peer URLs and the cluster token. urls borrowed. */
+uint64_t server_compute_member_id(const struct cn_url_list *peer_urls,
+                                  const char *cluster_token);
+
+/* ---- tests and the fuzzer (no sockets needed) ---- */
+
+typedef int64_t server_clock_fn(void *ctx);
+/* Replaces the wall clock (fn NULL: the real one again). */
+void server_set_clock(struct server *srv, server_clock_fn *fn, void *ctx);
+/* Applies every pending proposal and delivers queued watch events now, as
+ * the loop does at the end of an iteration. */
+void server_flush(struct server *srv);
+/* Proposes a SYNC if a key's TTL has run out (the 500 ms timer's job). */
+void server_expire_check(struct server *srv);
+
+#endif
