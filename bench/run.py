@@ -39,6 +39,7 @@ ETCD = "/usr/bin/etcd"
 
 CONNS = [1, 16, 64, 256]
 WORKLOADS = ["put", "get", "qget", "mixed", "watch", "txn"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 WATCH_RATE = 100  # writes/s in the watch workload (events = rate x watchers)
 
 
@@ -126,6 +127,12 @@ class Member:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1])
         return 0
+
+    def cpu_s(self):
+        """User + system CPU seconds the process has used."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc is None or self.proc.poll() is not None:
@@ -371,17 +378,24 @@ def matrix(bench, systems, rep, quick, workloads, conns_list):
             got = {s.label: [] for s in systems}
             for rnd in range(rounds):  # A B A B: drift hits both
                 for s in systems:
+                    c0 = sum(m.cpu_s() for m in s.members)
                     r = bench.run(workload, s.endpoints,
                                   *workload_args(workload, conns, dur))
+                    c1 = sum(m.cpu_s() for m in s.members)
+                    r["server_cpu_us"] = (c1 - c0) * 1e6 / max(1, r["completed"])
                     got[s.label].append(r)
             base = "%s_c%d" % (workload, conns)
             line = []
             for s in systems:
                 rs = got[s.label]
                 errs = sum(x["errors"]["total"] for x in rs)
-                line.append("%s %.0f/s p99 %.0f us%s" % (
+                if workload == "watch":  # events that never arrived
+                    errs += sum(x["watch"]["events_expected"] - x["completed"]
+                                for x in rs)
+                line.append("%s %.0f/s p99 %.0f us cpu %.0f us/req%s" % (
                     s.label, mean(x["rps"] for x in rs),
                     mean(x["latency_us"]["p99"] for x in rs),
+                    mean(x["server_cpu_us"] for x in rs),
                     " ERRORS %d" % errs if errs else ""))
             rep.out("  %-10s %s" % (base, "  |  ".join(line)))
             rps_unit = "ev/s" if workload == "watch" else "req/s"
@@ -393,7 +407,11 @@ def matrix(bench, systems, rep, quick, workloads, conns_list):
                            {s.label: mean(x["latency_us"][p]
                                           for x in got[s.label])
                             for s in systems}, "low")
-            names += [base + "_rps", base + "_p50", base + "_p99"]
+            rep.figure(base + "_cpu", "us/req",
+                       {s.label: mean(x["server_cpu_us"] for x in got[s.label])
+                        for s in systems}, "low")
+            names += [base + "_rps", base + "_p50", base + "_p99",
+                      base + "_cpu"]
             if workload == "txn":
                 rep.figure(base + "_okps", "cas/s",
                            {s.label: mean(x["txn"]["cas_ok_per_s"]

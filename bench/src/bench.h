@@ -71,6 +71,7 @@ struct bench_result {
     struct bench_hist *lat2; /* watch: PUT send -> event, ns (owned) */
     struct bench_hist *wlat; /* watch: writers' PUT latency, ns (owned) */
     double elapsed_s;        /* measured phase */
+    double client_cpu_s;     /* CPU cairn-bench used while measuring */
     uint64_t completed;      /* requests answered (watch: events) */
     uint64_t ok;             /* answered 2xx */
     uint64_t status[BENCH_STATUS_MAX]; /* non-2xx answers by status */

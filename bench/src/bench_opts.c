@@ -268,9 +268,10 @@ static void report_json(FILE *out, const struct bench_opts *o,
     fprintf(out,
             "{\"workload\":\"%s\",\"conns\":%u,\"endpoints\":%d,"
             "\"rate\":%.1f,\"elapsed_s\":%.3f,\"completed\":%" PRIu64
-            ",\"ok\":%" PRIu64 ",\"rps\":%.1f,",
+            ",\"ok\":%" PRIu64 ",\"rps\":%.1f,\"client_cpu_s\":%.3f,",
             bench_workload_name(o->workload), o->conns, o->endpoint_count,
-            o->rate, res->elapsed_s, res->completed, res->ok, rps);
+            o->rate, res->elapsed_s, res->completed, res->ok, rps,
+            res->client_cpu_s);
     json_hist(out, "latency_us", res->lat);
     fprintf(out,
             ",\"errors\":{\"total\":%" PRIu64 ",\"connect\":%" PRIu64

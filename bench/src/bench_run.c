@@ -27,6 +27,7 @@
 
 #include <inttypes.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <uv.h>
 
@@ -136,6 +137,15 @@ struct run {
 static uint64_t now_ns(void)
 {
     return uv_hrtime();
+}
+
+/* CPU seconds (user + system) this process has used. */
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static void kick(struct run *r);
@@ -593,6 +603,7 @@ static void begin_measure(struct run *r, uint64_t now)
     const struct bench_opts *o = r->o;
     r->phase = PH_MEASURE;
     r->t_start = now;
+    r->res->client_cpu_s = -cpu_s();
     r->t_phase = now;
     r->deadline = o->total ? 0 : now + (uint64_t)(o->duration_s * NS_PER_S);
     r->limit = o->total;
@@ -607,6 +618,8 @@ static void finish(struct run *r)
     if (r->finishing)
         return;
     r->finishing = 1;
+    if (r->t_start)
+        r->res->client_cpu_s += cpu_s();
     r->phase = PH_DONE;
     uv_close((uv_handle_t *)&r->tick, NULL);
     for (unsigned i = 0; i < r->conn_count; i++) {
