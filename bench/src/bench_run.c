@@ -578,6 +578,10 @@ static void conn_fail(struct conn *c, uint64_t *counter)
         if (c->op == OP_PRELOAD) {
             r->preload_done++;
             r->res->preload_errors++;
+        } else if (c->op == OP_SYNC) {
+            r->sync_sent = 0; /* ask again on another connection */
+            if (counter != NULL)
+                (*counter)++;
         } else if (counter != NULL) {
             (*counter)++;
         }
