@@ -109,7 +109,8 @@ struct run {
     struct conn **conns; /* owned; watchers first */
     unsigned conn_count;
     unsigned watcher_count;
-    unsigned *idle; /* stack of idle worker ids */
+    unsigned watchers_idle; /* watchers connected but not watching */
+    unsigned *idle;         /* stack of idle worker ids */
     unsigned idle_count;
     struct cn_prng prng;
     char *value; /* val_size random letters (owned) */
@@ -239,6 +240,8 @@ static void conn_send(struct conn *c, enum op op, uint64_t t_due)
     bench_http_parser_reset(&c->parser, 0);
     if (!c->is_watcher)
         r->outstanding++;
+    else
+        r->watchers_idle--;
     uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc < 0) {
@@ -376,6 +379,8 @@ static void become_idle(struct conn *c)
     c->op = OP_NONE;
     if (!c->is_watcher)
         r->idle[r->idle_count++] = c->id;
+    else
+        r->watchers_idle++;
 }
 
 /* The answer to c's request is complete. */
@@ -588,6 +593,8 @@ static void conn_fail(struct conn *c, uint64_t *counter)
     } else if (counter != NULL) {
         (*counter)++;
     }
+    if (c->state == CONN_IDLE && c->is_watcher)
+        r->watchers_idle--;
     if (c->state == CONN_IDLE && !c->is_watcher) {
         for (unsigned i = 0; i < r->idle_count; i++)
             if (r->idle[i] == c->id) {
@@ -726,7 +733,7 @@ static void kick(struct run *r)
         }
         return;
     }
-    if (r->phase >= PH_ARM) {
+    if (r->phase >= PH_ARM && r->watchers_idle > 0) {
         for (unsigned i = 0; i < r->watcher_count; i++) {
             struct conn *c = r->conns[i];
             if (c->state == CONN_IDLE) {
