@@ -1,0 +1,288 @@
+"""Start and stop real cairn and etcd processes for the process-level tests.
+
+A Server runs one single-member cluster on 127.0.0.1 with free ports (found
+by binding port 0) and a fresh temp data dir, sends its stdout and stderr to
+a log file, and is stopped by its own pid only: SIGTERM, then SIGKILL after
+a grace period. Nothing here kills by name.
+
+    s = Server.cairn()          # CAIRN_BIN, default build/cairn
+    s = Server.etcd()           # /usr/bin/etcd --enable-v2, the reference
+    s.start(); ...; s.stop()
+    s.log_tail()                # for failure messages
+    s.sanitizer_report()        # ASan/UBSan/LSan text in the log, or ""
+
+CAIRN_TEST_TARGET=etcd makes the `server` fixture of the cairn suites start
+etcd instead, which validates a test against the reference.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+ETCD_BIN = os.environ.get("ETCD_BIN", "/usr/bin/etcd")
+ETCDCTL_BIN = os.environ.get("ETCDCTL_BIN", "/usr/bin/etcdctl")
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer",
+                   "SUMMARY: AddressSanitizer", "ERROR: ThreadSanitizer")
+
+
+def cairn_bin():
+    b = os.environ.get("CAIRN_BIN", os.path.join(ROOT, "build", "cairn"))
+    if not os.path.isabs(b):
+        b = os.path.join(ROOT, b)
+    return b
+
+
+def free_ports(n):
+    """n distinct free TCP ports on 127.0.0.1 (bound together, so distinct;
+    released before return, so another process could in principle take one:
+    start() retries with new ports when the server cannot bind)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class ServerError(Exception):
+    pass
+
+
+class Server:
+    """One server process. kind is "cairn" or "etcd"."""
+
+    def __init__(self, kind, binary, name="n1", extra_args=None, env=None,
+                 data_dir=None):
+        self.kind = kind
+        self.binary = binary
+        self.name = name
+        self.extra_args = list(extra_args or [])
+        self.env_extra = dict(env or {})
+        self.tmp = tempfile.mkdtemp(prefix="cairn-%s-" % kind)
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.log_path = os.path.join(self.tmp, "server.log")
+        self.proc = None
+        self.client_port = None
+        self.peer_port = None
+        self.returncode = None
+
+    @classmethod
+    def cairn(cls, **kw):
+        return cls("cairn", cairn_bin(), **kw)
+
+    @classmethod
+    def etcd(cls, **kw):
+        return cls("etcd", ETCD_BIN, **kw)
+
+    @classmethod
+    def target(cls, **kw):
+        """The server under test: cairn, or etcd if CAIRN_TEST_TARGET=etcd."""
+        if os.environ.get("CAIRN_TEST_TARGET", "cairn") == "etcd":
+            return cls.etcd(**kw)
+        return cls.cairn(**kw)
+
+    @property
+    def client_url(self):
+        return "http://127.0.0.1:%d" % self.client_port
+
+    @property
+    def peer_url(self):
+        return "http://127.0.0.1:%d" % self.peer_port
+
+    def args(self):
+        a = [self.binary,
+             "--name", self.name,
+             "--data-dir", self.data_dir,
+             "--listen-client-urls", self.client_url,
+             "--advertise-client-urls", self.client_url,
+             "--listen-peer-urls", self.peer_url,
+             "--initial-advertise-peer-urls", self.peer_url,
+             "--initial-cluster", "%s=%s" % (self.name, self.peer_url)]
+        if self.kind == "etcd":
+            a.append("--enable-v2")
+        return a + self.extra_args
+
+    def env(self):
+        e = dict(os.environ)
+        for k in list(e):  # never let the caller's ETCD_* leak in
+            if k.startswith("ETCD_") or k.startswith("ETCDCTL_"):
+                del e[k]
+        e.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+        e.update(self.env_extra)
+        return e
+
+    def spawn(self, args=None):
+        """Start the process without waiting for it to answer."""
+        if not os.path.exists(self.binary):
+            raise ServerError("%s binary not found: %s (build it first: make)"
+                              % (self.kind, self.binary))
+        if self.client_port is None:
+            self.client_port, self.peer_port = free_ports(2)
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args or self.args(), stdin=subprocess.DEVNULL,
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     env=self.env(), cwd=self.tmp)
+        self.returncode = None
+
+    def start(self, timeout=20.0):
+        for attempt in range(3):
+            self.spawn()
+            try:
+                self.wait_ready(timeout)
+                return self
+            except ServerError:
+                exited = self.proc.poll() is not None
+                log = self.log_text()
+                self.stop()
+                if exited and ("address already in use" in log.lower()) \
+                        and attempt < 2:
+                    self.client_port = self.peer_port = None
+                    continue
+                raise
+        return self
+
+    def _get(self, path, timeout=1.0):
+        from pylib import httpraw
+        return httpraw.request(self.client_port, "GET", path, timeout=timeout)
+
+    def wait_ready(self, timeout=20.0):
+        """Until /version answers and a key read succeeds (a leader exists and
+        the store serves). For etcd also until the cluster version is decided
+        and the store index has stopped moving (etcd publishes its member
+        attributes and the cluster version through the v2 store at boot)."""
+        deadline = time.monotonic() + timeout
+        last_err = None
+        stable = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerError("%s exited with %s during start-up\n%s" % (
+                    self.kind, self.proc.returncode, self.log_tail()))
+            try:
+                v = self._get("/version")
+                if v.status == 200:
+                    ver = v.json()
+                    r = self._get("/v2/keys/")
+                    if r.status == 200 and \
+                            ver.get("etcdcluster") not in (None, "not_decided"):
+                        idx = r.header("X-Etcd-Index")
+                        if self.kind != "etcd":
+                            return
+                        if stable is not None and stable[0] == idx and \
+                                time.monotonic() - stable[1] > 0.3:
+                            return
+                        if stable is None or stable[0] != idx:
+                            stable = (idx, time.monotonic())
+                    last_err = "GET /v2/keys/ -> %d %r" % (r.status, r.body[:200])
+                else:
+                    last_err = "GET /version -> %d" % v.status
+            except (OSError, ValueError, Exception) as e:  # noqa: B902
+                last_err = repr(e)
+            time.sleep(0.05)
+        raise ServerError("%s did not become ready in %.0fs (%s)\n%s" % (
+            self.kind, timeout, last_err, self.log_tail()))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, grace=5.0):
+        """SIGTERM our own pid, SIGKILL it after grace seconds. Returns the
+        exit status (negative: killed by that signal)."""
+        if self.proc is None:
+            return self.returncode
+        p = self.proc
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.returncode = p.returncode
+        self.proc = None
+        try:
+            self.logf.close()
+        except Exception:  # noqa: B902
+            pass
+        return self.returncode
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=40):
+        lines = self.log_text().splitlines()
+        return "---- %s log (%s), last %d lines ----\n%s" % (
+            self.kind, self.log_path, min(n, len(lines)),
+            "\n".join(lines[-n:]))
+
+    def sanitizer_report(self):
+        text = self.log_text()
+        for m in SANITIZER_MARKS:
+            i = text.find(m)
+            if i >= 0:
+                return text[max(0, i - 200):i + 4000]
+        return ""
+
+    def version(self):
+        return self._get("/version").json()
+
+    def index(self):
+        """The store's current X-Etcd-Index."""
+        return int(self._get("/v2/keys/").header("X-Etcd-Index"))
+
+    def __repr__(self):
+        return "<%s %s pid=%s>" % (self.kind, self.client_url,
+                                   self.proc.pid if self.proc else None)
+
+
+def run_binary(binary, args, env=None, timeout=10.0):
+    """Run binary args to completion (for flag tests): (rc, stdout, stderr).
+    A process still running after timeout is killed by pid."""
+    e = dict(os.environ)
+    for k in list(e):
+        if k.startswith("ETCD_"):
+            del e[k]
+    e.update(env or {})
+    tmp = tempfile.mkdtemp(prefix="cairn-run-")
+    try:
+        p = subprocess.Popen([binary] + list(args), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=e, cwd=tmp)
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            return None, out.decode("utf-8", "replace"), \
+                err.decode("utf-8", "replace")
+        return p.returncode, out.decode("utf-8", "replace"), \
+            err.decode("utf-8", "replace")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def dumps(obj):
+    return json.dumps(obj, indent=1, sort_keys=True)
