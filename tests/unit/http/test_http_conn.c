@@ -1,0 +1,526 @@
+/*
+ * Unit tests for the HTTP layer through its sockets-free entry point: a
+ * real server (store, pipeline, watches; no listener) and connections over
+ * an in-memory transport whose writes complete when the test says so.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "http/http_int.h"
+#include "tap.h"
+
+struct mem_tr {
+    struct cn_buf out; /* every byte written */
+    int closed;
+    int reading;
+    unsigned deadline_ms;
+    int pending; /* a write in flight */
+    http_write_done_fn *done;
+    void *arg;
+    unsigned writes;
+};
+
+static int mt_write(void *t, const struct cn_slice *iov, unsigned n,
+                    http_write_done_fn *done, void *arg)
+{
+    struct mem_tr *m = t;
+    CHECK(!m->pending); /* one write at a time */
+    for (unsigned i = 0; i < n; i++)
+        REQUIRE_EQ(cn_buf_append(&m->out, iov[i].base, iov[i].len), CN_OK);
+    m->pending = 1;
+    m->done = done;
+    m->arg = arg;
+    m->writes++;
+    return CN_OK;
+}
+
+static void mt_close(void *t)
+{
+    ((struct mem_tr *)t)->closed = 1;
+}
+
+static void mt_read(void *t, int on)
+{
+    ((struct mem_tr *)t)->reading = on;
+}
+
+static void mt_deadline(void *t, unsigned ms)
+{
+    ((struct mem_tr *)t)->deadline_ms = ms;
+}
+
+static const struct http_transport mem_transport = {
+    mt_write,
+    mt_close,
+    mt_read,
+    mt_deadline,
+};
+
+struct env {
+    char dir[64];
+    struct server *srv;
+    struct http_api *api;
+    int64_t now_ns;
+};
+
+static int64_t fake_clock(void *ctx)
+{
+    return ((struct env *)ctx)->now_ns;
+}
+
+static void env_init(struct env *e)
+{
+    static struct cn_config cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    strcpy(e->dir, "/tmp/cairn-http-XXXXXX");
+    REQUIRE(mkdtemp(e->dir) != NULL);
+    strcpy(cfg.name, "t1");
+    strcpy(cfg.data_dir, e->dir);
+    strcpy(cfg.initial_cluster_token, "tok");
+    cfg.max_request_bytes = 4096;
+    cfg.advertise_client_urls.count = 1;
+    strcpy(cfg.advertise_client_urls.urls[0].raw, "http://127.0.0.1:1");
+    char errmsg[CN_ERRMSG_SIZE];
+    REQUIRE_EQ(server_new(&e->srv, &cfg, NULL, errmsg), CN_OK);
+    REQUIRE_EQ(http_api_new(&e->api, e->srv), CN_OK);
+    e->now_ns = 1700000000ll * 1000000000;
+    server_set_clock(e->srv, fake_clock, e);
+}
+
+static void env_close(struct env *e)
+{
+    server_free(e->srv);
+    http_api_free(e->api);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
+struct client {
+    struct mem_tr tr;
+    struct http_conn *c;
+};
+
+static void client_open(struct env *e, struct client *cl)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->tr.reading = 1;
+    REQUIRE_EQ(http_conn_new(&cl->c, e->api, &mem_transport, &cl->tr), CN_OK);
+}
+
+static void client_free(struct client *cl)
+{
+    if (cl->c != NULL)
+        http_conn_closed(cl->c);
+    cl->c = NULL;
+    cn_buf_close(&cl->tr.out);
+}
+
+/* Completes writes and applies proposals until nothing moves. */
+static void settle(struct env *e, struct client **cls, int n)
+{
+    for (int round = 0; round < 1000; round++) {
+        int moved = 0;
+        server_flush(e->srv);
+        for (int i = 0; i < n; i++) {
+            struct mem_tr *m = &cls[i]->tr;
+            if (m->pending) {
+                m->pending = 0;
+                m->done(m->arg, CN_OK);
+                moved = 1;
+            }
+        }
+        if (!moved)
+            return;
+    }
+}
+
+static void send_str(struct client *cl, const char *s)
+{
+    http_conn_feed(cl->c, s, strlen(s));
+}
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static const char *out(struct client *cl)
+{
+    return cl->tr.out.data ? cl->tr.out.data : "";
+}
+
+TEST(http_version_and_health)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "GET /version HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strstr(out(&cl), "HTTP/1.1 200 OK\r\n") == out(&cl));
+    CHECK(strstr(out(&cl), "{\"etcdserver\":\"" CN_VERSION
+                           "\",\"etcdcluster\":\"3.4.0\"}") != NULL);
+    CHECK(strstr(out(&cl), "{\"health\":\"true\"}") != NULL);
+    CHECK(strstr(out(&cl), "{\"etcdserver\"") < strstr(out(&cl), "health"));
+    CHECK(!cl.tr.closed);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_put_then_get_pipelined_in_order)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "PUT /v2/keys/a HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  "application/x-www-form-urlencoded\r\nContent-Length: 7\r\n"
+                  "\r\nvalue=1"
+                  "GET /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "DELETE /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    const char *o = out(&cl);
+    const char *p1 = strstr(o, "HTTP/1.1 201 Created");
+    const char *p2 = strstr(o, "\"action\":\"get\"");
+    const char *p3 = strstr(o, "\"action\":\"delete\"");
+    const char *p4 = strstr(o, "HTTP/1.1 404 Not Found");
+    REQUIRE(p1 && p2 && p3 && p4);
+    CHECK(p1 < p2 && p2 < p3 && p3 < p4);
+    CHECK(strstr(o, "\"value\":\"1\"") != NULL);
+    CHECK(strstr(o, "X-Raft-Term: 1\r\n") != NULL);
+    CHECK(strstr(o, "{\"errorCode\":100,\"message\":\"Key not found\"") !=
+          NULL);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_responses_wait_for_earlier_writes)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    send_str(&cl, "GET /version HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_EQ(cl.tr.writes, 1u);
+    CHECK(cl.tr.pending);
+    /* The first write has not completed: later answers must wait. */
+    send_str(&cl, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    CHECK_EQ(cl.tr.writes, 1u);
+    CHECK_EQ(count(out(&cl), "HTTP/1.1 "), 1);
+    struct client *all[] = {&cl};
+    settle(&e, all, 1);
+    CHECK_EQ(count(out(&cl), "HTTP/1.1 "), 3);
+    /* Both waiting answers leave in one write, in order. */
+    CHECK_EQ(cl.tr.writes, 2u);
+    CHECK(strstr(out(&cl), "health") < strstr(out(&cl), "404 page not found"));
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_malformed_request_is_400_and_closes)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "GARBAGE\r\n\r\nGET /version HTTP/1.1\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 400 Bad Request\r\n", 26) == 0);
+    CHECK(strstr(out(&cl), "Connection: close") != NULL);
+    CHECK_EQ(count(out(&cl), "HTTP/1.1 "), 1);
+    CHECK(cl.tr.closed);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_missing_host_is_400)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "GET /version HTTP/1.1\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 400 ", 13) == 0);
+    CHECK(cl.tr.closed);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_huge_headers_are_431)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "GET /version HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    static char big[8192];
+    memset(big, 'a', sizeof(big));
+    for (int i = 0; i < 10 && !cl.tr.closed; i++) {
+        http_conn_feed(cl.c, big, sizeof(big));
+        settle(&e, all, 1);
+    }
+    CHECK(strncmp(out(&cl), "HTTP/1.1 431 ", 13) == 0);
+    CHECK(cl.tr.closed);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_body_over_limit_is_413)
+{
+    struct env e;
+    struct client cl, cl2;
+    env_init(&e);
+    client_open(&e, &cl);
+    client_open(&e, &cl2);
+    struct client *all[] = {&cl, &cl2};
+    send_str(&cl, "PUT /v2/keys/a HTTP/1.1\r\nHost: x\r\n"
+                  "Content-Length: 5000\r\n\r\n");
+    /* Chunked bodies are counted as they arrive. */
+    send_str(&cl2, "PUT /v2/keys/a HTTP/1.1\r\nHost: x\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n");
+    static char chunk[1100];
+    memset(chunk, 'v', sizeof(chunk));
+    for (int i = 0; i < 5 && !cl2.tr.closed; i++) {
+        send_str(&cl2, "400\r\n");
+        http_conn_feed(cl2.c, chunk, 1024);
+        send_str(&cl2, "\r\n");
+    }
+    settle(&e, all, 2);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 413 ", 13) == 0);
+    CHECK(strstr(out(&cl), "\"errorCode\":210") != NULL);
+    CHECK(cl.tr.closed);
+    CHECK(strncmp(out(&cl2), "HTTP/1.1 413 ", 13) == 0);
+    CHECK(cl2.tr.closed);
+    CHECK_EQ(store_index(server_store(e.srv)), 0);
+    client_free(&cl);
+    client_free(&cl2);
+    env_close(&e);
+}
+
+TEST(http_unclean_path_redirects)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "PUT /v2/keys//a/./b?value=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 301 Moved Permanently\r\n", 32) == 0);
+    CHECK(strstr(out(&cl), "Location: /v2/keys/a/b?value=1\r\n") != NULL);
+    CHECK_EQ(store_index(server_store(e.srv)), 0); /* nothing stored */
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_method_not_allowed_has_allow)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "PATCH /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 405 ", 13) == 0);
+    CHECK(strstr(out(&cl), "Allow: HEAD,GET,PUT,POST,DELETE\r\n") != NULL);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_param_error_has_index_zero)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "PUT /v2/keys/a?ttl=abc HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 400 ", 13) == 0);
+    CHECK(strstr(out(&cl), "X-Etcd-Index: 0\r\n") != NULL);
+    CHECK(strstr(out(&cl), "{\"errorCode\":202,\"message\":\"The given TTL in "
+                           "POST form is not a number\",\"cause\":\"invalid "
+                           "value for \\\"ttl\\\"\",\"index\":0}\n") != NULL);
+    CHECK(strstr(out(&cl), "X-Raft-Index") == NULL);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_head_has_length_but_no_body)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "HEAD /v2/keys/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(strstr(out(&cl), "Content-Length: ") != NULL);
+    const char *end = strstr(out(&cl), "\r\n\r\n");
+    REQUIRE(end != NULL);
+    CHECK_EQ(end[4], '\0');
+    client_free(&cl);
+    env_close(&e);
+}
+
+static const char put_b[] =
+    "PUT /v2/keys/dir/b?value=2 HTTP/1.1\r\nHost: x\r\n\r\n";
+
+TEST(http_long_poll_watch_gets_one_chunk)
+{
+    struct env e;
+    struct client w, p;
+    env_init(&e);
+    client_open(&e, &w);
+    client_open(&e, &p);
+    struct client *all[] = {&w, &p};
+    send_str(&w, "GET /v2/keys/dir?wait=true&recursive=true HTTP/1.1\r\n"
+                 "Host: x\r\n\r\nGET /version HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 2);
+    /* Headers at once, no body yet, the pipelined request waits. */
+    CHECK(strstr(out(&w), "Transfer-Encoding: chunked\r\n") != NULL);
+    CHECK(strstr(out(&w), "etcdserver") == NULL);
+    CHECK_EQ(store_watcher_count(server_store(e.srv)), 1);
+    send_str(&p, put_b);
+    settle(&e, all, 2);
+    const char *o = out(&w);
+    const char *ev = strstr(o, "{\"action\":\"set\"");
+    REQUIRE(ev != NULL);
+    CHECK(strstr(ev, "}\n\r\n0\r\n\r\n") != NULL);
+    CHECK(strstr(o, "etcdserver") > ev); /* then the pipelined answer */
+    CHECK_EQ(store_watcher_count(server_store(e.srv)), 0);
+    client_free(&w);
+    client_free(&p);
+    env_close(&e);
+}
+
+TEST(http_stream_watch_and_close_unwatches)
+{
+    struct env e;
+    struct client w, p;
+    env_init(&e);
+    client_open(&e, &w);
+    client_open(&e, &p);
+    struct client *all[] = {&w, &p};
+    send_str(&w, "GET /v2/keys/dir/b?wait=true&stream=true HTTP/1.1\r\n"
+                 "Host: x\r\n\r\n");
+    settle(&e, all, 2);
+    send_str(&p, put_b);
+    send_str(&p, put_b);
+    settle(&e, all, 2);
+    CHECK_EQ(count(out(&w), "{\"action\":\"set\""), 2);
+    CHECK(strstr(out(&w), "0\r\n\r\n") == NULL);
+    CHECK_EQ(store_watcher_count(server_store(e.srv)), 1);
+    client_free(&w); /* the client goes away */
+    CHECK_EQ(store_watcher_count(server_store(e.srv)), 0);
+    send_str(&p, put_b);
+    struct client *rest[] = {&p};
+    settle(&e, rest, 1);
+    client_free(&p);
+    env_close(&e);
+}
+
+TEST(http_pipeline_limit_pauses_reading)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct cn_buf in = {0};
+    unsigned n = CN_HTTP_PIPELINE_MAX + 50;
+    for (unsigned i = 0; i < n; i++)
+        cn_buf_append_cstr(&in, "GET /v2/keys/ HTTP/1.1\r\nHost: x\r\n\r\n");
+    http_conn_feed(cl.c, in.data, in.len);
+    CHECK_EQ(cl.tr.reading, 0);
+    struct client *all[] = {&cl};
+    settle(&e, all, 1);
+    CHECK_EQ(count(out(&cl), "HTTP/1.1 200 OK"), (int)n);
+    CHECK_EQ(cl.tr.reading, 1);
+    cn_buf_close(&in);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_ttl_expires_through_sync)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "PUT /v2/keys/t?value=x&ttl=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strstr(out(&cl), "\"ttl\":1") != NULL);
+    server_expire_check(e.srv);
+    server_flush(e.srv);
+    CHECK_EQ(store_key_count(server_store(e.srv)) > 0, 1);
+    e.now_ns += 2000000000ll;
+    server_expire_check(e.srv);
+    server_flush(e.srv);
+    cn_buf_reset(&cl.tr.out);
+    send_str(&cl, "GET /v2/keys/t HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 404 ", 13) == 0);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_deadlines_follow_state)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    CHECK_EQ(cl.tr.deadline_ms, CN_HTTP_IDLE_TIMEOUT_MS);
+    send_str(&cl, "GET /version HTTP/1.1\r\n");
+    CHECK_EQ(cl.tr.deadline_ms, CN_HTTP_HEADER_TIMEOUT_MS);
+    send_str(&cl, "Host: x\r\n\r\n");
+    struct client *all[] = {&cl};
+    settle(&e, all, 1);
+    CHECK_EQ(cl.tr.deadline_ms, CN_HTTP_IDLE_TIMEOUT_MS);
+    client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_members_and_stats)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "GET /v2/members HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /v2/stats/store HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /v2/stats/self HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /v2/machines HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    char id[32];
+    snprintf(id, sizeof(id), "\"id\":\"%016" PRIx64 "\"",
+             server_member_id(e.srv));
+    CHECK_EQ(count(out(&cl), id), 2);
+    CHECK(strstr(out(&cl), "\"name\":\"t1\"") != NULL);
+    CHECK(strstr(out(&cl), "\"getsSuccess\"") != NULL);
+    CHECK(strstr(out(&cl), "\"state\":\"StateLeader\"") != NULL);
+    CHECK(strstr(out(&cl), "\r\n\r\nhttp://127.0.0.1:1") != NULL);
+    CHECK(strstr(out(&cl), "cairn_http_requests_total{method=\"GET\"") != NULL);
+    client_free(&cl);
+    env_close(&e);
+}
