@@ -1,0 +1,173 @@
+/*
+ * fleet_int: what the files of src/fleet/ share (private to the directory).
+ *
+ * Layers, bottom up:
+ *   fleet_unit.c     systemd unit files: syntax, the [Service]/[X-Fleet]/
+ *                    [X-Cairn] subset, names, templates, specifiers. Pure.
+ *   fleet_sha1.c     SHA-1 (the unit hash fleet keys units by). Pure.
+ *   fleet_json.c     the only file that includes jansson: the objects fleet
+ *                    stores (machine, unit, state, lease) and v2 answers.
+ *   fleet_http.c     minimal blocking HTTP/1.1 client (TODO(#7): replace by
+ *                    the cli module's client once it is public).
+ *   fleet_store.c    the v2 key calls the layer needs (get, set, CAS,
+ *                    create, delete, watch) and the key layout.
+ *   fleet_elect.c    leader election on a TTL key (TODO(#7): the recipe of
+ *                    cairnctl elect, to move into cli).
+ *   fleet_sched.c    the engine's decisions: constraints and placement.
+ *                    Pure.
+ *   fleet_sup.c      the supervisor: one process group per unit, stop with
+ *                    SIGTERM then SIGKILL, restart back-off, journal.
+ *   fleet_agent.c    cairn-agent: registration, state publishing, the
+ *                    engine loop.
+ *   fleet_ctl.c      cairn-fleetctl.
+ */
+#ifndef FLEET_INT_H
+#define FLEET_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/base.h"
+
+#define FLEET_UNIT_BYTES_MAX (64 * 1024) /* a unit file */
+#define FLEET_LINE_BYTES_MAX (4096)      /* one logical line */
+#define FLEET_NAME_MAX 256               /* unit name */
+#define FLEET_MACHINE_ID_LEN 32          /* hex digits */
+
+/* ---- Unit files (fleet_unit.c) --------------------------------------- */
+
+/* One "Name=Value" of a unit file, in file order. */
+struct fleet_opt {
+    char *section; /* owned; "Service" */
+    char *name;    /* owned; "ExecStart" */
+    char *value;   /* owned; trimmed, continuation lines joined */
+    int line;      /* 1-based line of the key */
+};
+
+struct fleet_unit_file {
+    struct fleet_opt *opts; /* owned array */
+    size_t count;
+    size_t cap;
+};
+
+/* Parses systemd unit-file syntax: [Section] headers, Name=Value lines,
+ * '#' and ';' comments, a trailing '\' continuing a line. text[0..len) is
+ * borrowed. Returns 0, CN_EINVAL with "line N: ..." in errmsg
+ * (CN_ERRMSG_SIZE bytes) naming the key when there is one, CN_ETOOBIG, or
+ * CN_ENOMEM. uf is initialised by the call and closed by the caller even
+ * after a failure. */
+int fleet_unit_file_parse(const char *text, size_t len,
+                          struct fleet_unit_file *uf, char *errmsg);
+void fleet_unit_file_close(struct fleet_unit_file *uf);
+/* The last value of section/name, or NULL. Borrowed from uf. */
+const char *fleet_unit_file_get(const struct fleet_unit_file *uf,
+                                const char *section, const char *name);
+
+/* A list of strings with the line each came from. */
+struct fleet_strv {
+    char **v;   /* owned, each owned */
+    int *lines; /* owned */
+    size_t n;
+};
+void fleet_strv_close(struct fleet_strv *l);
+
+enum fleet_restart {
+    FLEET_RESTART_NO = 0,
+    FLEET_RESTART_ON_FAILURE,
+    FLEET_RESTART_ALWAYS,
+};
+
+/* The meaning of a unit file: what the agent runs and the engine
+ * schedules. Every string is owned. */
+struct fleet_service {
+    char *description;
+    struct fleet_strv after, requires;
+    struct fleet_strv exec_start_pre, exec_start, exec_start_post, exec_stop,
+        exec_stop_post; /* raw command lines (prefix and specifiers kept) */
+    int restart;        /* enum fleet_restart */
+    int64_t restart_ms;
+    int64_t timeout_start_ms; /* 0: none */
+    int64_t timeout_stop_ms;
+    struct fleet_strv environment; /* "K=V" in order */
+    char *environment_file;        /* NULL: none; "-/path" ignores absence */
+    char *working_directory;
+    char *user;
+    /* [X-Fleet] */
+    char *machine_id;
+    struct fleet_strv machine_metadata; /* "k=v" each */
+    struct fleet_strv machine_of;
+    struct fleet_strv conflicts; /* globs */
+    struct fleet_strv replaces;
+    int global;
+    /* [X-Cairn] */
+    int isolate;
+    uint64_t memory_max;   /* bytes; 0: none */
+    int cpu_quota_percent; /* 0: none */
+    /* Keys kept but not understood: "line 7: unknown key Foo in [Service]"
+     * lines. */
+    struct cn_buf warnings;
+};
+
+/* Interprets a parsed file. Returns 0, CN_EINVAL with "line N: key K: ..."
+ * in errmsg, or CN_ENOMEM. s is initialised by the call and closed by the
+ * caller even after a failure. uf is borrowed. */
+int fleet_service_load(const struct fleet_unit_file *uf,
+                       struct fleet_service *s, char *errmsg);
+void fleet_service_close(struct fleet_service *s);
+
+/* Parse + load of a whole text. */
+int fleet_service_parse(const char *text, size_t len, struct fleet_service *s,
+                        char *errmsg);
+
+/* systemd time span ("5", "5s", "500ms", "1min 30s", "infinity") into ms
+ * (infinity: INT64_MAX). 0 or CN_EINVAL. */
+int fleet_parse_timespan(const char *s, int64_t *ms);
+/* "yes/no/true/false/on/off/1/0": 0 with *v, or CN_EINVAL. */
+int fleet_parse_bool(const char *s, int *v);
+
+/* Unit names. */
+enum {
+    FLEET_NAME_PLAIN = 0,    /* "echo.service" */
+    FLEET_NAME_TEMPLATE = 1, /* "echo@.service" */
+    FLEET_NAME_INSTANCE = 2, /* "echo@1.service" */
+};
+/* Checks a unit name ("[A-Za-z0-9:_.@\-]+" with a known type suffix):
+ * returns FLEET_NAME_* or CN_EINVAL. */
+int fleet_unit_name_kind(const char *name);
+/* "echo@1.service" -> "echo@.service" into out (size bytes). 0 or
+ * CN_EINVAL. */
+int fleet_unit_template_of(const char *name, char *out, size_t size);
+/* Appends ".service" when name has no known unit type suffix, after taking
+ * the basename of a path (fleetctl's unitNameMangle). */
+void fleet_unit_name_mangle(const char *arg, char *out, size_t size);
+
+/* What specifiers expand to. */
+struct fleet_spec {
+    const char *name;       /* %n: "echo@1.service" */
+    const char *hostname;   /* %H */
+    const char *machine_id; /* %m */
+};
+/* Appends in with %n %N %p %i %H %m %% expanded. CN_EINVAL (unknown
+ * specifier, in errmsg) or CN_ENOMEM. */
+int fleet_expand(const char *in, const struct fleet_spec *sp,
+                 struct cn_buf *out, char *errmsg);
+
+/* Splits a command line the way systemd does: the '-' prefix (sets
+ * *ignore_failure), words separated by blanks, "..." and '...' quoting,
+ * backslash escapes, $VAR/${VAR} from env ("K=V" list, later wins), "$$".
+ * *argv_out is a NULL-terminated cn_malloc'd array of cn_malloc'd strings
+ * (free with fleet_argv_free). CN_EINVAL with errmsg, or CN_ENOMEM. */
+int fleet_exec_split(const char *cmd, char *const *env, size_t env_count,
+                     char ***argv_out, int *ignore_failure, char *errmsg);
+void fleet_argv_free(char **argv);
+
+/* 1 when name matches the glob (shell '*', '?', '[...]'). */
+int fleet_glob_match(const char *glob, const char *name);
+
+/* ---- SHA-1 (fleet_sha1.c) -------------------------------------------- */
+
+/* 40 lowercase hex digits + NUL into hex. */
+void fleet_sha1_hex(const void *data, size_t len, char hex[41]);
+
+#endif
