@@ -82,9 +82,9 @@ enum store_action {
     STORE_ACT_SET,
     STORE_ACT_CREATE,
     STORE_ACT_UPDATE,
-    STORE_ACT_CAS,    /* "compareAndSwap" */
+    STORE_ACT_CAS, /* "compareAndSwap" */
     STORE_ACT_DELETE,
-    STORE_ACT_CAD,    /* "compareAndDelete" */
+    STORE_ACT_CAD, /* "compareAndDelete" */
     STORE_ACT_EXPIRE,
 };
 /* "get", "set", ..., "compareAndSwap", "expire". Static string. */
@@ -116,13 +116,15 @@ struct store_cmd {
 
 /* A change, shared by the history and every watcher it wakes. */
 struct store_event {
-    int refs;          /* store_event_ref / store_event_unref */
-    uint64_t index;    /* the store index the event took */
-    int action;        /* enum store_action */
-    int refresh;       /* a refresh: kept in history, never delivered */
-    char *key;         /* owned; the node's key */
-    char *json;        /* owned; {"action":..,"node":..,"prevNode":..} */
-    size_t json_len;   /* bytes, no trailing newline */
+    int refs;        /* store_event_ref / store_event_unref */
+    uint64_t index;  /* the store index the event took */
+    int action;      /* enum store_action */
+    int refresh;     /* a refresh: kept in history, never delivered */
+    char *key;       /* owned; the node's key */
+    char *json;      /* owned; {"action":..,"node":..,"prevNode":..} */
+    size_t json_len; /* bytes, no trailing newline */
+    size_t key_len;  /* bytes of key (keys may hold NUL bytes) */
+    int prev_dir;    /* a delete or expire of a directory */
 };
 void store_event_ref(struct store_event *ev);
 /* Frees the event when the last reference goes. NULL is a no-op. */
@@ -131,12 +133,12 @@ void store_event_unref(struct store_event *ev);
 /* The answer to a command or a read. Zero-initialise, pass to a store call,
  * then store_result_close(). */
 struct store_result {
-    int ecode;          /* 0 on success, else enum store_ecode */
-    int action;         /* enum store_action (success) */
-    int status;         /* HTTP status: 200, 201, or the error's */
-    uint64_t index;     /* X-Etcd-Index: store index after the command;
-                         * for an error, the index in its body */
-    struct cn_buf body; /* owned: the JSON answer (event or error) */
+    int ecode;                 /* 0 on success, else enum store_ecode */
+    int action;                /* enum store_action (success) */
+    int status;                /* HTTP status: 200, 201, or the error's */
+    uint64_t index;            /* X-Etcd-Index: store index after the command;
+                                * for an error, the index in its body */
+    struct cn_buf body;        /* owned: the JSON answer (event or error) */
     struct store_event *event; /* the event a successful write produced
                                 * (one reference owned by the result);
                                 * NULL for reads, errors and SYNC */
@@ -155,9 +157,9 @@ struct store_delivery {
 struct store; /* opaque */
 
 struct store_config {
-    unsigned history_events;       /* CN_STORE_HISTORY_EVENTS */
-    unsigned watchers_max;         /* CN_STORE_WATCHERS_MAX */
-    struct cn_logger logger;       /* copied */
+    unsigned history_events; /* CN_STORE_HISTORY_EVENTS */
+    unsigned watchers_max;   /* CN_STORE_WATCHERS_MAX */
+    struct cn_logger logger; /* copied */
 };
 
 /* Allocates an empty store (index 0, root "/"). cfg is borrowed; NULL for
@@ -177,8 +179,8 @@ int store_apply(struct store *s, const struct store_cmd *cmd,
 /* GET of path (clean, as in store_cmd). recursive: whole subtree; sorted:
  * children in key order. now_ns: for the ttl left. Returns CN_OK (answer in
  * res, possibly an etcd error) or CN_ENOMEM. */
-int store_get(struct store *s, struct cn_slice path, int recursive,
-              int sorted, int64_t now_ns, struct store_result *res);
+int store_get(struct store *s, struct cn_slice path, int recursive, int sorted,
+              int64_t now_ns, struct store_result *res);
 
 /* Starts a watch (GET ?wait=true). since_index 0: the next event. An event
  * already in history at or after since_index is queued as a delivery at
