@@ -75,7 +75,7 @@ static void setup(void)
 {
     static struct cn_config cfg;
     static char dir[] = "/tmp/cairn-fuzz-XXXXXX";
-    if (mkdtemp(dir) == NULL)
+    if (dir[sizeof(dir) - 2] == 'X' && mkdtemp(dir) == NULL)
         abort();
     strcpy(cfg.name, "fuzz");
     strcpy(cfg.data_dir, dir);
@@ -101,6 +101,13 @@ static void settle(struct fz_tr *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static unsigned runs;
+    /* A fresh store now and then bounds the memory of long runs. */
+    if (srv != NULL && ++runs % 5000 == 0) {
+        server_free(srv);
+        http_api_free(api);
+        srv = NULL;
+    }
     if (srv == NULL)
         setup();
     struct fz_tr m = {0};
