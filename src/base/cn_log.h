@@ -32,10 +32,10 @@ struct cn_logger {
 void cn_log(const struct cn_logger *l, int level, const char *module,
             const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-#define CN_LOG(l, level, module, ...)                                          \
+#define CN_LOG(l, lvl_, module, ...)                                           \
     do {                                                                       \
-        if ((l) != NULL && (l)->fn != NULL && (level) >= (l)->level)           \
-            cn_log((l), (level), (module), __VA_ARGS__);                       \
+        if ((l) != NULL && (l)->fn != NULL && (lvl_) >= (l)->level)            \
+            cn_log((l), (lvl_), (module), __VA_ARGS__);                        \
     } while (0)
 
 /* A cn_log_fn writing "2026-01-02T03:04:05.678Z I module msg" to stderr. */

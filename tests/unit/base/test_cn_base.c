@@ -2,6 +2,7 @@
 #include "base/base.h"
 #include "tap.h"
 
+#include <stdio.h>
 #include <string.h>
 
 TEST(cn_buf_append_grows_and_terminates)
@@ -100,4 +101,25 @@ TEST(cn_crc32c_hw_matches_sw_on_every_alignment)
     uint32_t c = cn_crc32c(0, data, 100);
     c = cn_crc32c(c, data + 100, 200);
     CHECK_EQ(c, cn_crc32c_sw(0, data, 300));
+}
+
+static char logged[256];
+static void capture_log(void *ctx, int level, const char *module,
+                        const char *msg)
+{
+    (void)ctx;
+    snprintf(logged, sizeof(logged), "%c %s %s", cn_log_level_letter(level),
+             module, msg);
+}
+
+TEST(cn_log_respects_level_and_formats)
+{
+    struct cn_logger l = {capture_log, NULL, CN_LOG_INFO};
+    logged[0] = '\0';
+    CN_LOG(&l, CN_LOG_DEBUG, "t", "hidden %d", 1);
+    CHECK_STR(logged, "");
+    CN_LOG(&l, CN_LOG_WARN, "t", "shown %d", 2);
+    CHECK_STR(logged, "W t shown 2");
+    struct cn_logger none = {0};
+    CN_LOG(&none, CN_LOG_ERROR, "t", "dropped");
 }
