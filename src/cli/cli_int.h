@@ -268,6 +268,9 @@ void cli_sleep_ms(int64_t ms); /* returns early on a termination signal */
 void cli_signal_install(void);
 /* The pending termination signal number, or 0. */
 int cli_signal_pending(void);
+/* Returns the pending signal (or 0) and clears it, so that clean-up
+ * requests after a signal are not cut short. */
+int cli_signal_take(void);
 
 /* Starts argv[0] (PATH lookup) in its own process group with extra
  * environment entries ("K=V", NULL-terminated, may be NULL). Returns 0 and
@@ -384,6 +387,36 @@ cli_cmd_fn cli_cmd_set, cli_cmd_get, cli_cmd_mk, cli_cmd_mkdir, cli_cmd_setdir,
 cli_cmd_fn cli_cmd_member, cli_cmd_cluster_health, cli_cmd_backup;
 /* Recipes (cli_cmd_register.c, cli_cmd_elect.c). */
 cli_cmd_fn cli_cmd_register, cli_cmd_lookup, cli_cmd_elect, cli_cmd_lock;
+
+/* Recipe helpers (cli_recipes.c). */
+/* One key API call with the command's total timeout (deadline_ms 0) or an
+ * explicit deadline (-1: none). query and form are escaped strings or
+ * NULL. Returns CLI_KEYS_*. */
+int cli_recipe_call(struct cli_client *cl, const struct cli_global *g,
+                    const char *method, const char *key, const char *query,
+                    const char *form, int flags, int64_t deadline_ms,
+                    struct cli_resp *resp, struct cli_etcd_error *e);
+/* Refreshes key's TTL without waking watchers (refresh=true,
+ * prevExist=true), guarded by prev_value when not NULL. Returns CLI_KEYS_*;
+ * on success *index is the key's new modifiedIndex. */
+int cli_recipe_refresh(struct cli_client *cl, const struct cli_global *g,
+                       const char *key, long long ttl, const char *prev_value,
+                       uint64_t *index, struct cli_etcd_error *e);
+/* A watch request on key from wait_index until deadline_ms (-1: none).
+ * Returns CLI_KEYS_*; a deadline or an empty answer is CLI_KEYS_FAILED with
+ * *timed_out set. */
+int cli_recipe_watch(struct cli_client *cl, const char *key, int recursive,
+                     uint64_t wait_index, int64_t deadline_ms,
+                     struct cli_resp *resp, struct cli_etcd_error *e,
+                     int *timed_out);
+/* Splits positional arguments at "--": *nargs before it, *cmd the command
+ * after it (NULL when there is none). */
+void cli_recipe_split(char **pos, int npos, int *nargs, char ***cmd);
+/* "cairnctl <what>: <message>" on stderr. */
+void cli_recipe_log(const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* 1 for events that remove a key: delete, expire, compareAndDelete. */
+int cli_action_removes(const char *action);
 
 /* Help (cli_help.c). */
 const struct cli_cmd *cli_cmd_find(const char *name);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +67,13 @@ int cli_signal_pending(void)
     return cli_signal_seen;
 }
 
+int cli_signal_take(void)
+{
+    int sig = cli_signal_seen;
+    cli_signal_seen = 0;
+    return sig;
+}
+
 int cli_proc_spawn(char *const *argv, char *const *env_extra, pid_t *pid)
 {
     fflush(stdout);
@@ -75,6 +83,11 @@ int cli_proc_spawn(char *const *argv, char *const *env_extra, pid_t *pid)
         return CN_EIO;
     if (p == 0) {
         setpgid(0, 0);
+        /* The command must not outlive a killed cairnctl (it would go on
+         * acting as leader or lock holder). */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1)
+            _exit(127);
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_DFL;
