@@ -90,6 +90,7 @@ DEPS_fleet = fleet cli base
 libs_of = $(foreach d,$(DEPS_$(1)),$(if $(wildcard src/$(d)/*.c),$(B)/lib/libcn_$(d).a))
 
 # Programs link every module unless PROG_DEPS_<name> narrows it.
+PROG_DEPS_cairn = http
 PROG_DEPS_cairnctl = cli
 PROG_DEPS_cairn-agent = fleet
 PROG_DEPS_cairn-fleetctl = fleet
