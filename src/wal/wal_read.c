@@ -1,0 +1,494 @@
+/*
+ * wal_read: recovery. Reads every segment in order, replays its records
+ * into the logical log (a later entry at index i replaces i and everything
+ * after it), picks the snapshot, cuts off a torn tail and leaves the wal
+ * ready to append after the last valid record.
+ *
+ * How damage is told apart from a crash (docs/wal-format.md, "Recovery"):
+ * the first record that does not check at offset X of a segment is
+ *   - the clean end, if every byte from X to the end of the file is zero;
+ *   - damage (CN_ECORRUPT) if the segment is not the last one (a segment
+ *     is durable in full before the next one gets its name), or if some
+ *     valid record later in the segment says in its synced field that X
+ *     was already durable when it was written;
+ *   - otherwise a torn unsynced tail: the bytes from X on are dropped and
+ *     zeroed, and rec->torn_bytes says how many held anything.
+ * Every record's CRC covers its segment's salt and its offset, so bytes
+ * from elsewhere cannot pass for a record here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wal_int.h"
+
+#define HINT                                                                   \
+    " (damage a crash cannot cause: restore this member from a backup, or "    \
+    "remove its data dir and re-add it to the cluster)"
+
+struct replay {
+    struct wal_entry *ents; /* ents[k].index == base + k */
+    size_t count;
+    size_t cap;
+    uint64_t base;
+    uint64_t last_index;
+    uint64_t last_term;
+    uint64_t mark_index;
+    uint64_t mark_term;
+    uint64_t *markers; /* (index, term) pairs */
+    size_t marker_count;
+    size_t marker_cap;
+    int hs_set;
+    struct wal_hard_state hs;
+    int started;
+};
+
+struct seg_file {
+    char name[64];
+    uint64_t seq;
+    uint64_t first_index;
+};
+
+static void replay_free(struct replay *rp)
+{
+    for (size_t i = 0; i < rp->count; i++)
+        cn_free(rp->ents[i].data);
+    cn_free(rp->ents);
+    cn_free(rp->markers);
+}
+
+static void replay_cut(struct replay *rp, size_t keep)
+{
+    while (rp->count > keep)
+        cn_free(rp->ents[--rp->count].data);
+}
+
+static int corrupt(char *errmsg, const char *path, uint64_t off,
+                   const char *what)
+{
+    wal_errf(errmsg, "wal %s byte %llu: %s%s", path, (unsigned long long)off,
+             what, HINT);
+    return CN_ECORRUPT;
+}
+
+static int apply_entry(struct replay *rp, const struct wal_rec *r)
+{
+    uint64_t index = wal_get64(r->body);
+    uint64_t term = wal_get64(r->body + 8);
+    if (index == 0 || index <= rp->mark_index || index > rp->last_index + 1 ||
+        index < rp->base)
+        return CN_ECORRUPT;
+    replay_cut(rp, (size_t)(index - rp->base));
+    if (rp->count == rp->cap) {
+        size_t cap = rp->cap ? rp->cap * 2 : 64;
+        struct wal_entry *e = cn_realloc(rp->ents, cap * sizeof(*e));
+        if (e == NULL)
+            return CN_ENOMEM;
+        rp->ents = e;
+        rp->cap = cap;
+    }
+    size_t len = r->len - 16;
+    char *data = cn_malloc(len + 1);
+    if (data == NULL)
+        return CN_ENOMEM;
+    memcpy(data, r->body + 16, len);
+    data[len] = '\0';
+    struct wal_entry *e = &rp->ents[rp->count++];
+    e->index = index;
+    e->term = term;
+    e->data = data;
+    e->len = len;
+    rp->last_index = index;
+    rp->last_term = term;
+    return CN_OK;
+}
+
+static int apply_marker(struct replay *rp, const struct wal_rec *r)
+{
+    uint64_t index = wal_get64(r->body);
+    uint64_t term = wal_get64(r->body + 8);
+    if (index == 0 || index < rp->mark_index)
+        return CN_ECORRUPT;
+    if (rp->marker_count == rp->marker_cap) {
+        size_t cap = rp->marker_cap ? rp->marker_cap * 2 : 8;
+        uint64_t *m = cn_realloc(rp->markers, cap * 2 * sizeof(*m));
+        if (m == NULL)
+            return CN_ENOMEM;
+        rp->markers = m;
+        rp->marker_cap = cap;
+    }
+    rp->markers[2 * rp->marker_count] = index;
+    rp->markers[2 * rp->marker_count + 1] = term;
+    rp->marker_count++;
+    rp->mark_index = index;
+    rp->mark_term = term;
+    if (index > rp->last_index) {
+        /* A snapshot from the leader: the log restarts after it. */
+        replay_cut(rp, 0);
+        rp->base = index + 1;
+        rp->last_index = index;
+        rp->last_term = term;
+    }
+    return CN_OK;
+}
+
+static int apply_record(struct replay *rp, const struct wal_rec *r,
+                        const char *path, uint64_t off, char *errmsg)
+{
+    int rc = CN_OK;
+    switch (r->type) {
+    case WAL_REC_ENTRY:
+        rc = apply_entry(rp, r);
+        if (rc == CN_ECORRUPT)
+            return corrupt(errmsg, path, off,
+                           "entry index out of sequence (gap or below the "
+                           "snapshot)");
+        break;
+    case WAL_REC_HARD_STATE:
+        rp->hs.term = wal_get64(r->body);
+        rp->hs.vote = wal_get64(r->body + 8);
+        rp->hs.commit = wal_get64(r->body + 16);
+        rp->hs_set = 1;
+        break;
+    case WAL_REC_SNAPSHOT:
+        rc = apply_marker(rp, r);
+        if (rc == CN_ECORRUPT)
+            return corrupt(errmsg, path, off, "snapshot marker goes back");
+        break;
+    default:
+        return corrupt(errmsg, path, off, "segment header inside a segment");
+    }
+    return rc;
+}
+
+static int all_zero(const uint8_t *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return 0;
+    return 1;
+}
+
+/* Decides what the bad record at x means (see the file comment). Returns 0
+ * with *torn set (bytes holding data past x), or CN_ECORRUPT. */
+static int judge_damage(const uint8_t *buf, uint64_t size, uint64_t x,
+                        uint64_t salt, int is_last, const char *path,
+                        uint64_t *torn, char *errmsg)
+{
+    if (!is_last)
+        return corrupt(errmsg, path, x,
+                       "bad record in a segment that is not the last");
+    for (uint64_t p = x + WAL_REC_ALIGN; p + WAL_REC_HEADER_BYTES <= size;
+         p += WAL_REC_ALIGN) {
+        struct wal_rec r;
+        if (!wal_rec_check(buf, size, p, salt, &r))
+            continue;
+        if (r.synced > x) {
+            char what[80];
+            snprintf(what, sizeof(what),
+                     "bad record; the valid record at byte %llu follows it",
+                     (unsigned long long)p);
+            return corrupt(errmsg, path, x, what);
+        }
+        p += r.frame - WAL_REC_ALIGN;
+    }
+    uint64_t end = size;
+    while (end > x && buf[end - 1] == 0)
+        end--;
+    *torn = end - x;
+    return CN_OK;
+}
+
+static int read_file(const struct cn_fs *fs, struct cn_fs_file *f,
+                     uint8_t **out, uint64_t *size_out, char *errmsg)
+{
+    uint64_t size;
+    int rc = CN_FS_CALL(fs, size, f, &size, errmsg);
+    if (rc != CN_OK)
+        return rc;
+    uint8_t *buf = cn_malloc((size_t)size);
+    if (buf == NULL)
+        return CN_ENOMEM;
+    size_t got;
+    rc = CN_FS_CALL(fs, pread, f, buf, (size_t)size, 0, &got, errmsg);
+    if (rc != CN_OK) {
+        cn_free(buf);
+        return rc;
+    }
+    *out = buf;
+    *size_out = got;
+    return CN_OK;
+}
+
+/* Replays one segment. *end is the offset after its last valid record. */
+static int replay_segment(struct wal *w, const struct seg_file *sf, int is_last,
+                          struct cn_fs_file *f, struct replay *rp,
+                          struct wal_recovery *rec, uint64_t *end,
+                          uint64_t *salt_out, char *errmsg)
+{
+    char path[WAL_PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", w->wal_dir, sf->name);
+    uint8_t *buf;
+    uint64_t size;
+    int rc = read_file(w->fs, f, &buf, &size, errmsg);
+    if (rc != CN_OK)
+        return rc;
+    struct wal_rec r;
+    struct wal_seg_header h;
+    if (!wal_rec_check(buf, size, 0, 0, &r) || r.type != WAL_REC_SEGMENT) {
+        rc = corrupt(errmsg, path, 0, "bad segment header");
+        goto out;
+    }
+    rc = wal_seg_header_decode(r.body, &h);
+    if (rc == CN_EVERSION) {
+        wal_errf(errmsg,
+                 "wal %s: format version %u is not supported (this "
+                 "cairn reads version %u)",
+                 path, h.version, WAL_FORMAT_VERSION);
+        goto out;
+    }
+    if (rc != CN_OK || h.seq != sf->seq || h.first_index != sf->first_index) {
+        rc = corrupt(errmsg, path, 0, "segment header does not match name");
+        goto out;
+    }
+    if (!rp->started) {
+        rp->started = 1;
+        rp->base = h.first_index;
+        rp->last_index = h.first_index - 1;
+        rec->cluster_id = h.cluster_id;
+        rec->member_id = h.member_id;
+    } else if (h.first_index != rp->last_index + 1) {
+        rc = corrupt(errmsg, path, 0,
+                     "first index does not follow the previous segment");
+        goto out;
+    }
+    uint64_t off = r.frame;
+    while (wal_rec_check(buf, size, off, h.salt, &r)) {
+        rc = apply_record(rp, &r, path, off, errmsg);
+        if (rc != CN_OK)
+            goto out;
+        off += r.frame;
+    }
+    if (off < size && !all_zero(buf + off, size - off)) {
+        uint64_t torn = 0;
+        rc = judge_damage(buf, size, off, h.salt, is_last, path, &torn, errmsg);
+        if (rc != CN_OK)
+            goto out;
+        rec->torn_bytes = torn;
+        snprintf(rec->notes, sizeof(rec->notes) - 1,
+                 "wal %.200s: dropped a torn unsynced tail of %llu bytes "
+                 "at byte %llu",
+                 path, (unsigned long long)torn, (unsigned long long)off);
+    }
+    *end = off;
+    *salt_out = h.salt;
+    rc = CN_OK;
+out:
+    cn_free(buf);
+    return rc;
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+    const struct seg_file *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* Lists the segments, sorted, removing leftover temp files. */
+static int list_segments(struct wal *w, struct seg_file **out, size_t *count,
+                         char *errmsg)
+{
+    char **names;
+    size_t n;
+    int rc = CN_FS_CALL(w->fs, list, w->wal_dir, &names, &n, errmsg);
+    if (rc != CN_OK)
+        return rc;
+    struct seg_file *segs = cn_calloc(n + 1, sizeof(*segs));
+    if (segs == NULL) {
+        cn_fs_names_free(names, n);
+        return CN_ENOMEM;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n && rc == CN_OK; i++) {
+        if (ends_with(names[i], ".wal.tmp")) {
+            char path[WAL_PATH_MAX + 300];
+            snprintf(path, sizeof(path), "%s/%.255s", w->wal_dir, names[i]);
+            rc = CN_FS_CALL(w->fs, unlink, path, errmsg);
+            continue;
+        }
+        if (wal_parse_name(names[i], ".wal", &segs[k].seq,
+                           &segs[k].first_index)) {
+            snprintf(segs[k].name, sizeof(segs[k].name), "%s", names[i]);
+            k++;
+        }
+    }
+    cn_fs_names_free(names, n);
+    if (rc != CN_OK) {
+        cn_free(segs);
+        return rc;
+    }
+    qsort(segs, k, sizeof(*segs), cmp_seg);
+    for (size_t i = 1; i < k; i++) {
+        if (segs[i].seq != segs[i - 1].seq + 1) {
+            char what[100];
+            snprintf(what, sizeof(what), "segment %llu is missing",
+                     (unsigned long long)(segs[i - 1].seq + 1));
+            cn_free(segs);
+            return corrupt(errmsg, w->wal_dir, 0, what);
+        }
+    }
+    *out = segs;
+    *count = k;
+    return CN_OK;
+}
+
+/* Cuts the torn tail of the last segment: the bytes from end on become
+ * zeros again (truncate, then preallocate), durably, before any append. */
+static int repair_tail(struct wal *w, uint64_t end, char *errmsg)
+{
+    uint64_t size = end > w->segment_bytes ? end : w->segment_bytes;
+    int rc = CN_FS_CALL(w->fs, truncate, w->tail, end, errmsg);
+    if (rc == CN_OK)
+        rc = CN_FS_CALL(w->fs, allocate, w->tail, 0, size, errmsg);
+    if (rc == CN_OK)
+        rc = CN_FS_CALL(w->fs, sync, w->tail, 0, errmsg);
+    return rc;
+}
+
+/* Keeps the entries after the snapshot; checks nothing is missing. */
+static int finish_log(struct wal *w, struct replay *rp,
+                      struct wal_recovery *rec, char *errmsg)
+{
+    uint64_t s = rec->snap_index;
+    if (rp->last_index > s && rp->base > s + 1) {
+        char what[120];
+        snprintf(what, sizeof(what),
+                 "log starts at index %llu but the snapshot used ends at "
+                 "%llu",
+                 (unsigned long long)rp->base, (unsigned long long)s);
+        return corrupt(errmsg, w->wal_dir, 0, what);
+    }
+    if (rp->hs_set && rp->hs.commit > rp->last_index && rp->hs.commit > s) {
+        return corrupt(errmsg, w->wal_dir, 0,
+                       "hard state commits past the end of the log");
+    }
+    size_t skip = 0;
+    if (s >= rp->base)
+        skip = (size_t)(s + 1 - rp->base);
+    if (skip > rp->count)
+        skip = rp->count;
+    for (size_t i = 0; i < skip; i++)
+        cn_free(rp->ents[i].data);
+    memmove(rp->ents, rp->ents + skip, (rp->count - skip) * sizeof(*rp->ents));
+    rp->count -= skip;
+    rec->entries = rp->ents;
+    rec->entry_count = rp->count;
+    rec->hard_state_set = rp->hs_set;
+    rec->hard_state = rp->hs;
+    rp->ents = NULL;
+    rp->count = rp->cap = 0;
+    w->last_index = rp->last_index;
+    w->last_term = rp->last_term;
+    w->mark_index = rp->mark_index;
+    w->mark_term = rp->mark_term;
+    w->hs_set = rp->hs_set;
+    w->hs = rp->hs;
+    return CN_OK;
+}
+
+static int replay_all(struct wal *w, const struct seg_file *segs, size_t count,
+                      struct replay *rp, struct wal_recovery *rec,
+                      uint64_t *end, char *errmsg)
+{
+    int rc = CN_OK;
+    for (size_t i = 0; i < count && rc == CN_OK; i++) {
+        int is_last = i + 1 == count;
+        char path[WAL_PATH_MAX + 64];
+        struct cn_fs_file *f;
+        snprintf(path, sizeof(path), "%s/%s", w->wal_dir, segs[i].name);
+        rc = CN_FS_CALL(w->fs, open, path, is_last ? CN_FS_RDWR : CN_FS_RDONLY,
+                        &f, errmsg);
+        if (rc != CN_OK)
+            break;
+        rc = replay_segment(w, &segs[i], is_last, f, rp, rec, end, &w->end_salt,
+                            errmsg);
+        if (is_last && rc == CN_OK)
+            w->tail = f;
+        else
+            CN_FS_CALL(w->fs, close, f, NULL);
+        w->segs[i].seq = segs[i].seq;
+        w->segs[i].first_index = segs[i].first_index;
+    }
+    return rc;
+}
+
+int wal_read(struct wal *w, struct wal_recovery *rec, char *errmsg)
+{
+    struct seg_file *segs;
+    size_t count;
+    int rc = list_segments(w, &segs, &count, errmsg);
+    if (rc == CN_ENOTFOUND) {
+        segs = NULL;
+        count = 0;
+    } else if (rc != CN_OK) {
+        return rc;
+    }
+    if (count == 0) {
+        /* Creation never finished (or never started): only valid if no
+         * snapshot exists either. */
+        uint64_t *snaps;
+        size_t n = 0;
+        cn_free(segs);
+        rc = wal_snap_list(w, &snaps, &n, errmsg);
+        if (rc == CN_ENOTFOUND)
+            return CN_ENOTFOUND;
+        if (rc != CN_OK)
+            return rc;
+        cn_free(snaps);
+        if (n > 0)
+            return corrupt(errmsg, w->wal_dir, 0,
+                           "no segments but snapshots exist");
+        return CN_ENOTFOUND;
+    }
+    struct replay rp;
+    memset(&rp, 0, sizeof(rp));
+    uint64_t end = 0;
+    w->segs = cn_calloc(count, sizeof(*w->segs));
+    if (w->segs == NULL) {
+        rc = CN_ENOMEM;
+        goto out;
+    }
+    w->seg_cap = count;
+    rc = replay_all(w, segs, count, &rp, rec, &end, errmsg);
+    if (rc != CN_OK)
+        goto out;
+    w->seg_count = count;
+    rc = wal_snap_load(w, rp.markers, rp.marker_count, rec, errmsg);
+    if (rc == CN_OK)
+        rc = finish_log(w, &rp, rec, errmsg);
+    if (rc == CN_OK && rec->torn_bytes > 0)
+        rc = repair_tail(w, end, errmsg);
+    if (rc != CN_OK)
+        goto out;
+    w->end_seq = segs[count - 1].seq;
+    w->end_off = end;
+    w->tail_synced = end;
+out:
+    if (rc != CN_OK) {
+        if (w->tail != NULL)
+            CN_FS_CALL(w->fs, close, w->tail, NULL);
+        w->tail = NULL;
+        cn_free(w->segs);
+        w->segs = NULL;
+        w->seg_count = w->seg_cap = 0;
+    }
+    replay_free(&rp);
+    cn_free(segs);
+    return rc;
+}
