@@ -60,7 +60,10 @@ def encode_form(params):
     for k, v in params:
         if v is None:
             parts.append(urllib.parse.quote_plus(k))
-        else:
+            continue
+        if not isinstance(v, (str, bytes)):
+            v = str(v)
+        if True:
             parts.append(urllib.parse.quote_plus(k) + "=" +
                          urllib.parse.quote_plus(v))
     return "&".join(parts)
