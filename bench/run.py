@@ -523,12 +523,27 @@ def dir_bytes(path):
 
 
 def git_head():
+    """The commit, and whether the work tree differs from it."""
     try:
-        return subprocess.run(["git", "-C", ROOT, "log", "-1",
+        head = subprocess.run(["git", "-C", ROOT, "log", "-1",
                                "--format=%h %s"], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL).stdout.decode().strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain",
+                                "--untracked-files=no"],
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL).stdout.strip()
+        return head + (" (+ uncommitted changes)" if dirty else "")
     except OSError:
         return "unknown"
+
+
+def version_of(binary):
+    try:
+        p = subprocess.run([binary, "--version"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=10)
+        return " ".join(p.stdout.decode().split()[:3])
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
 
 
 def cmd_compare(args):
@@ -549,7 +564,8 @@ def cmd_compare(args):
         "cpu: %s x %d (load generator and server share them)" % (
             cpu_model(), os.cpu_count()),
         "kernel: %s; tree: %s" % (platform.release(), git_head()),
-        "systems: %s" % ", ".join("%s=%s" % (l, b) for l, _, b in spec),
+        "systems: %s" % ", ".join("%s=%s (%s)" % (l, b, version_of(b))
+                                  for l, _, b in spec),
     ]
     for line in header:
         log(line)
