@@ -367,9 +367,15 @@ static void recv_msg(struct raft *r, const struct raft_msg *m)
                 break;
             if (m->ctx > pr->read_ack)
                 pr->read_ack = m->ctx;
+            /* The follower is reachable: resume a stalled probe, and
+             * free a window slot in case acks were lost, so replication
+             * always recovers (etcd-io/raft does the same). */
             pr->paused = 0;
+            if (pr->state == RAFT_PR_REPLICATE &&
+                pr->infl_count >= r->o.max_inflight)
+                raft_pr_free_first(pr);
             if (pr->state != RAFT_PR_SNAPSHOT && pr->match < raft_log_last(r))
-                raft_send_append(r, pr, 0);
+                raft_send_append(r, pr, 1);
             raft_read_on_ack(r);
         }
         break;
@@ -428,10 +434,10 @@ static int snapshot_taken(struct raft *r, const struct raft_event *ev)
     if (ev->snapshot_taken.len)
         memcpy(copy, ev->snapshot_taken.data, ev->snapshot_taken.len);
     struct raft_snapshot_meta meta;
-    memset(&meta, 0, sizeof(meta));
-    meta.index = idx;
-    raft_log_term(r, idx, &meta.term);
-    raft_conf_at(r, idx, &meta.conf, &meta.conf_index);
+    if (raft_snapshot_meta_at(r, idx, &meta) != 0) {
+        cn_free(copy);
+        return CN_EINVAL;
+    }
     cn_free(r->snap_data);
     r->snap_data = copy;
     r->snap_len = ev->snapshot_taken.len;
@@ -518,6 +524,16 @@ static uint64_t next_timeout(const struct raft *r)
     return t;
 }
 
+/* The commit index written to disk: only entries that are both committed
+ * and durable here, so that after a crash the restored commit never covers
+ * an entry this server lost (it may have learned of the commit before its
+ * own fsync). Never moves backwards. */
+static raft_index hs_commit(const struct raft *r)
+{
+    raft_index c = r->commit < r->persisted ? r->commit : r->persisted;
+    return c > r->saved_hs.commit ? c : r->saved_hs.commit;
+}
+
 static void finalize(struct raft *r, struct raft_update *up)
 {
     up->role = r->role;
@@ -525,11 +541,11 @@ static void finalize(struct raft *r, struct raft_update *up)
     up->leader = r->leader;
     up->hard_state.term = r->term;
     up->hard_state.vote = r->vote;
-    up->hard_state.commit = r->commit;
+    up->hard_state.commit = hs_commit(r);
     up->hard_state_sync =
         r->term != r->saved_hs.term || r->vote != r->saved_hs.vote;
     up->hard_state_changed =
-        up->hard_state_sync || r->commit != r->saved_hs.commit;
+        up->hard_state_sync || up->hard_state.commit != r->saved_hs.commit;
     if (r->snap_emit) {
         up->snapshot_install = 1;
         up->snapshot = r->snap;
@@ -585,9 +601,9 @@ void raft_update_done(struct raft *r, struct raft_update *up)
     r->snap_emit = 0;
     r->n_q = 0;
     r->n_ready = 0;
+    r->saved_hs.commit = hs_commit(r);
     r->saved_hs.term = r->term;
     r->saved_hs.vote = r->vote;
-    r->saved_hs.commit = r->commit;
     r->up_pending = 0;
     memset(up, 0, sizeof(*up));
 }
@@ -626,6 +642,18 @@ raft_term raft_term_at(const struct raft *r, raft_index index)
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 {
     return raft_log_get(r, index);
+}
+
+int raft_snapshot_meta_at(const struct raft *r, raft_index index,
+                          struct raft_snapshot_meta *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (index > r->applied || index < r->base_index)
+        return CN_EINVAL;
+    out->index = index;
+    raft_log_term(r, index, &out->term);
+    raft_conf_at(r, index, &out->conf, &out->conf_index);
+    return 0;
 }
 
 const char *raft_role_name(int role)

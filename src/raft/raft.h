@@ -344,6 +344,13 @@ void raft_status(const struct raft *r, struct raft_status *st);
 raft_term raft_term_at(const struct raft *r, raft_index index);
 /* The entry at index (borrowed until the next step), NULL if absent. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
+/* The metadata a snapshot taken at index (<= applied, still in the log)
+ * must be saved with: term and configuration as of index. The driver saves
+ * it with the snapshot data, durably, before stepping
+ * RAFT_EVENT_SNAPSHOT_TAKEN. Returns CN_EINVAL if index is not in the log
+ * or not yet applied. */
+int raft_snapshot_meta_at(const struct raft *r, raft_index index,
+                          struct raft_snapshot_meta *out);
 const char *raft_role_name(int role);
 const char *raft_msg_type_name(int type);
 

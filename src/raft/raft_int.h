@@ -189,6 +189,7 @@ int raft_in_lease(const struct raft *r);
 /* raft_replication.c */
 int raft_send_append(struct raft *r, struct raft_progress *pr, int empty);
 void raft_bcast_append(struct raft *r);
+void raft_pr_free_first(struct raft_progress *pr);
 void raft_bcast_heartbeat(struct raft *r);
 int raft_maybe_commit(struct raft *r);
 void raft_recv_append(struct raft *r, const struct raft_msg *m);

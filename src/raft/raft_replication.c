@@ -52,6 +52,14 @@ static void infl_free_to(struct raft_progress *pr, raft_index index)
     }
 }
 
+void raft_pr_free_first(struct raft_progress *pr)
+{
+    if (pr->infl_count == 0)
+        return;
+    pr->infl_start = (pr->infl_start + 1) % RAFT_INFLIGHT_MAX;
+    pr->infl_count--;
+}
+
 static void become_probe(struct raft *r, struct raft_progress *pr)
 {
     raft_index next = pr->match + 1;
@@ -394,8 +402,13 @@ void raft_recv_append(struct raft *r, const struct raft_msg *m)
     raft_index c = m->commit < lastnew ? m->commit : lastnew;
     if (c > r->commit)
         r->commit = c;
+    /* Answer now if this message is durable already (a probe or a
+     * duplicate needs its answer) or if the ack makes progress; otherwise
+     * the ack goes out when the driver reports the fsync. */
     r->ack_pending = 1;
-    raft_follower_ack(r);
+    raft_index a = r->persisted < r->confirmed ? r->persisted : r->confirmed;
+    if (r->persisted >= lastnew || a > r->acked)
+        raft_follower_ack(r);
 }
 
 void raft_recv_heartbeat(struct raft *r, const struct raft_msg *m)
@@ -446,6 +459,19 @@ void raft_recv_snapshot(struct raft *r, const struct raft_msg *m)
     if (m->snap.index <= r->commit) {
         if (r->confirmed < r->commit)
             r->confirmed = r->commit;
+        r->ack_pending = 1;
+        raft_follower_ack(r);
+        return;
+    }
+    raft_term t;
+    if (raft_log_term(r, m->snap.index, &t) && t == m->snap.term) {
+        /* Our log already holds the snapshot's last entry (we caught up
+         * while the snapshot was in flight): keep the log, whose entries
+         * beyond it may have been acknowledged, and just learn the commit
+         * (etcd-io/raft restore() does the same). */
+        r->commit = m->snap.index;
+        if (r->confirmed < m->snap.index)
+            r->confirmed = m->snap.index;
         r->ack_pending = 1;
         raft_follower_ack(r);
         return;
