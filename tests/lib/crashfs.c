@@ -84,6 +84,7 @@ struct crashfs {
     long crash_at; /* 0: not armed; else op number that crashes */
     long crash_bytes;
     int crashed;
+    int crashed_in_write;
     int fault_kinds;
     long fault_left;
     int fault_err;
@@ -337,6 +338,7 @@ static int call_begin(struct crashfs *c, int kind, int mutating)
     c->op_count++;
     if (c->crash_at > 0 && c->op_count >= c->crash_at) {
         c->crashed = 1;
+        c->crashed_in_write = kind == CRASHFS_F_WRITE;
         return CALL_CRASH_NOW;
     }
     return CALL_OK;
@@ -849,6 +851,7 @@ void crashfs_reboot(struct crashfs *c, enum crashfs_mode mode, uint64_t seed)
         inode_crash(c, c->inodes[i], mode);
     c->gen++;
     c->crashed = 0;
+    c->crashed_in_write = 0;
     c->crash_at = 0;
     c->fault_left = 0;
     c->fault_fired = 0;
@@ -922,6 +925,11 @@ void crashfs_crash_arm(struct crashfs *c, long nth, long bytes)
 int crashfs_crashed(const struct crashfs *c)
 {
     return c->crashed;
+}
+
+int crashfs_crashed_in_write(const struct crashfs *c)
+{
+    return c->crashed_in_write;
 }
 
 void crashfs_fault_arm(struct crashfs *c, int kinds, long nth, int err)

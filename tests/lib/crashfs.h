@@ -72,6 +72,8 @@ long crashfs_op_count(const struct crashfs *c);
 void crashfs_crash_arm(struct crashfs *c, long nth, long bytes);
 /* 1 once the armed crash has happened. */
 int crashfs_crashed(const struct crashfs *c);
+/* 1 if the crash happened in a pwrite (so `bytes` mattered). */
+int crashfs_crashed_in_write(const struct crashfs *c);
 /* Power cut now (or after an armed crash): keeps what mode and seed choose,
  * makes every open handle stale, disarms crash and faults. */
 void crashfs_reboot(struct crashfs *c, enum crashfs_mode mode, uint64_t seed);
