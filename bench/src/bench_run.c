@@ -383,6 +383,45 @@ static void become_idle(struct conn *c)
         r->watchers_idle++;
 }
 
+/* The GET half of a compare-and-swap came back to c (just made idle):
+ * send the conditional PUT on the same connection, or end the attempt. */
+static void txn_read_answered(struct conn *c, int st, uint64_t now)
+{
+    struct run *r = c->run;
+    uint64_t idx;
+    char extra[48];
+    if (st == 200 && bench_http_json_u64(c->body.data, c->body.len,
+                                         "modifiedIndex", &idx) == 0) {
+        snprintf(extra, sizeof(extra), "&prevIndex=%" PRIu64, idx);
+    } else if (st == 404) {
+        snprintf(extra, sizeof(extra), "&prevExist=false");
+    } else {
+        count_status(r, st == 200 ? 0 : st);
+        record(r, c->t_due, now);
+        return;
+    }
+    r->idle_count--; /* c stays ours: become_idle just pushed it */
+    build_put(c, c->key, extra, 0);
+    conn_send(c, OP_TXN_PUT, c->t_due);
+}
+
+/* A watch writer's PUT was answered: note when, for the watchers. */
+static void writer_answered(struct conn *c, int st, uint64_t now)
+{
+    struct run *r = c->run;
+    struct wslot *s = &r->ring[c->seq % BENCH_RING];
+    if (s->seq == c->seq)
+        s->t_ack = now;
+    bench_hist_record(r->res->wlat, now > c->t_due ? now - c->t_due : 0);
+    if (st == 200 || st == 201) {
+        r->res->writes++;
+        if (c->seq + 1 > r->wseq_ok_max)
+            r->wseq_ok_max = c->seq + 1;
+    } else {
+        count_status(r, st);
+    }
+}
+
 /* The answer to c's request is complete. */
 static void on_answer(struct conn *c, uint64_t now)
 {
@@ -412,24 +451,9 @@ static void on_answer(struct conn *c, uint64_t now)
         count_status(r, st);
         record(r, c->t_due, now);
         break;
-    case OP_TXN_GET: {
-        uint64_t idx;
-        char extra[48];
-        if (st == 200 && bench_http_json_u64(c->body.data, c->body.len,
-                                             "modifiedIndex", &idx) == 0) {
-            snprintf(extra, sizeof(extra), "&prevIndex=%" PRIu64, idx);
-        } else if (st == 404) {
-            snprintf(extra, sizeof(extra), "&prevExist=false");
-        } else {
-            count_status(r, st == 200 ? 0 : st);
-            record(r, c->t_due, now);
-            break;
-        }
-        r->idle_count--; /* c stays ours: become_idle just pushed it */
-        build_put(c, c->key, extra, 0);
-        conn_send(c, OP_TXN_PUT, c->t_due);
-        return;
-    }
+    case OP_TXN_GET:
+        txn_read_answered(c, st, now);
+        break;
     case OP_TXN_PUT:
         record(r, c->t_due, now);
         if (st == 412) {
@@ -440,20 +464,9 @@ static void on_answer(struct conn *c, uint64_t now)
                 res->cas_ok++;
         }
         break;
-    case OP_WPUT: {
-        struct wslot *s = &r->ring[c->seq % BENCH_RING];
-        if (s->seq == c->seq)
-            s->t_ack = now;
-        bench_hist_record(res->wlat, now > c->t_due ? now - c->t_due : 0);
-        if (st == 200 || st == 201) {
-            res->writes++;
-            if (c->seq + 1 > r->wseq_ok_max)
-                r->wseq_ok_max = c->seq + 1;
-        } else {
-            count_status(r, st);
-        }
+    case OP_WPUT:
+        writer_answered(c, st, now);
         break;
-    }
     case OP_WATCH:
         if (st == 200) {
             if (!r->o->watch_stream)
