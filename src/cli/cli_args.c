@@ -46,6 +46,9 @@ static int arg_is_flag(const struct cli_flag *flags, size_t n, const char *a)
     if (*name == '-')
         name++;
     size_t len = strcspn(name, "=");
+    if ((len == 4 && strncmp(name, "help", 4) == 0) ||
+        (len == 1 && name[0] == 'h'))
+        return 1; /* urfave/cli adds "help, h" to every command */
     return find_flag(flags, n, name, len) != NULL;
 }
 
