@@ -165,6 +165,48 @@ void fleet_argv_free(char **argv);
 /* 1 when name matches the glob (shell '*', '?', '[...]'). */
 int fleet_glob_match(const char *glob, const char *name);
 
+/* ---- Scheduling decisions (fleet_sched.c) ---------------------------- */
+
+enum fleet_target_state {
+    FLEET_TS_INACTIVE = 0,
+    FLEET_TS_LOADED = 1,
+    FLEET_TS_LAUNCHED = 2,
+};
+/* "inactive"/"loaded"/"launched" -> FLEET_TS_*, or CN_EINVAL. */
+int fleet_target_state_parse(const char *s);
+const char *fleet_target_state_name(int ts);
+
+struct fleet_sched_machine {
+    const char *id;                    /* borrowed */
+    const struct fleet_strv *metadata; /* "k=v", borrowed */
+    int units;                         /* out: units placed on it */
+};
+
+struct fleet_sched_job {
+    const char *name;                /* borrowed */
+    const struct fleet_service *svc; /* borrowed; NULL: content unknown */
+    int target_state;                /* enum fleet_target_state */
+    char target[64];                 /* in: current machine, "" none;
+                                      * out: the decided machine */
+};
+
+/* The engine's decision (fleet's reconciler): jobs that are inactive,
+ * global, on a dead machine or on one that no longer satisfies their
+ * [X-Fleet] constraints lose their target; then every loaded/launched job
+ * without one gets the machine that satisfies MachineID, MachineMetadata,
+ * MachineOf, Conflicts (both directions) and Replaces, preferring the
+ * machine of a unit it replaces, else the fewest units, ties broken by
+ * machine ID. Jobs that fit nowhere stay unscheduled. Machines must be
+ * sorted by id, jobs by name. Pure; no allocation. */
+void fleet_sched_decide(struct fleet_sched_machine *ms, size_t nm,
+                        struct fleet_sched_job *js, size_t nj);
+
+/* 1 when a machine with this id and metadata satisfies MachineID and
+ * MachineMetadata of svc (what decides where a Global unit runs). */
+int fleet_sched_machine_ok(const struct fleet_service *svc, const char *name,
+                           const char *machine_id,
+                           const struct fleet_strv *metadata);
+
 /* ---- SHA-1 (fleet_sha1.c) -------------------------------------------- */
 
 /* 40 lowercase hex digits + NUL into hex. */
