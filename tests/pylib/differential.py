@@ -28,7 +28,9 @@ Env (for test_differential.py):
   CAIRN_DIFF_SEEDS=1,2   the seeds; CAIRN_DIFF_OPS=N ops per seed
 """
 
+import hashlib
 import json
+import os
 import random
 import re
 import socket
@@ -37,7 +39,7 @@ import urllib.parse
 
 from pylib import httpraw
 
-IDX20 = re.compile(r"/(\d{20})(?=/|$)")
+IDX20 = re.compile(r"/(\d{20})(?=[/?&\"<]|$)")
 
 
 class Mismatch(AssertionError):
@@ -68,8 +70,20 @@ class Gen:
     VALUES = ["v1", "v2", "", "hello world", "a&b=c+d%e", "\u00e9\u2603",
               "v1", "v2", "0"]
 
-    def __init__(self, seed):
+    FEATURES = ("odd-methods", "bad-escapes", "live", "burst", "ttl0",
+                "big-values", "hidden", "unclean-paths", "raw-bytes",
+                "long-urls")
+
+    def __init__(self, seed, disabled=None):
         self.rng = random.Random(seed)
+        if disabled is None:
+            disabled = [x for x in os.environ.get(
+                "CAIRN_DIFF_DISABLE", "").split(",") if x]
+        for d in disabled:
+            if d not in self.FEATURES:
+                raise ValueError("unknown CAIRN_DIFF_DISABLE feature %r (%s)"
+                                 % (d, ", ".join(self.FEATURES)))
+        self.off = set(disabled)
         self.cur = 0  # current relative index
         self.recent = [0]  # recent relative modifiedIndexes
         self.paths = ["a", "b", "dir/x", "dir/y"]  # paths written before
@@ -108,8 +122,13 @@ class Gen:
     def name(self):
         r = self.rng
         if r.random() < 0.03:
+            if "raw-bytes" in self.off:
+                return "x%2Fy"
             return "%FF" if r.random() < 0.5 else "x%2Fy"
-        return r.choice(self.NAMES)
+        n = r.choice(self.NAMES)
+        if "hidden" in self.off and n.startswith("_"):
+            n = n[1:]
+        return n
 
     def key_path(self):
         """(encoded path, whether it is one that 301s or 400s)"""
@@ -120,7 +139,7 @@ class Gen:
             depth = r.choice([1, 1, 1, 2, 2, 3, 4])
             if r.random() < 0.02:
                 depth = r.randint(10, 40)
-            comps = [r.choice(self.NAMES) for _ in range(depth)]
+            comps = [self.name() for _ in range(depth)]
         enc = []
         for c in comps:
             if c.startswith("%") or c == "x%2Fy":
@@ -133,6 +152,10 @@ class Gen:
             enc = []  # the root
         p = "/".join(enc)
         x = r.random()
+        if "unclean-paths" in self.off and x < 0.08 and not 0.05 <= x < 0.075:
+            x = 1
+        if "bad-escapes" in self.off and 0.07 <= x < 0.075:
+            x = 1
         if x < 0.02:
             p = p.replace("/", "//", 1) if "/" in p else "/" + p
         elif x < 0.03:
@@ -152,9 +175,9 @@ class Gen:
     def value(self):
         r = self.rng
         x = r.random()
-        if x < 0.03:
+        if x < 0.03 and "big-values" not in self.off:
             return "L" * r.randint(1000, 100 * 1024)
-        if x < 0.05:
+        if x < 0.05 and "raw-bytes" not in self.off:
             return "\u00ff\u0000\x01 nul"
         return r.choice(self.VALUES)
 
@@ -177,7 +200,7 @@ class Gen:
         if x < 0.6:
             return str(r.randint(100, 5000))
         if x < 0.64:
-            return "0"
+            return "0" if "ttl0" not in self.off else "100"
         return r.choice(["-1", "abc", "", "1.5", " 100", "100 ",
                          "99999999999999999999", "+100", "0100"])
 
@@ -211,7 +234,8 @@ class Gen:
             params.append(("noValueOnSuccess", "true"))
         r.shuffle(params)
         path = urllib.parse.quote(key.lstrip("/"))
-        if r.random() < 0.5:
+        if r.random() < 0.5 or ("long-urls" in self.off and any(
+                len(str(v)) > 2000 for _, v in params)):
             return {"m": m, "p": path, "q": [], "f": params}
         return {"m": m, "p": path, "q": params, "f": None}
 
@@ -269,6 +293,12 @@ class Gen:
             # history, so old waitIndexes meet error 401
             return {"m": "PUT", "p": "burst", "q": [],
                     "f": [("value", "b")], "repeat": r.randint(200, 1100)}
+        if m == "OTHER" and "odd-methods" in self.off:
+            m = "GET"
+        if m == "LIVE" and "live" in self.off:
+            m = "GET"
+        if m == "BURST" and "burst" in self.off:
+            m = "GET"
         if m == "OTHER":
             return {"m": r.choice(["PATCH", "OPTIONS", "TRACE", "FOO"]),
                     "p": self.key_path(), "q": [], "f": None}
@@ -297,6 +327,7 @@ class Gen:
             if "/" not in path and r.random() < 0.5:
                 pass
             if path and "%" not in path and r.random() < 0.5 and \
+                    "{" not in path and \
                     not path.endswith("/") and "//" not in path and \
                     "." not in path:
                 self.paths.append(urllib.parse.unquote(path))
@@ -504,6 +535,16 @@ class Side:
         return IDX20.sub(lambda m: "/<ord%d>" % (int(m.group(1)) - self.base),
                          key)
 
+    def nurl(self, op, text):
+        """A redirect's URL: in-order names, and the index parameters the
+        op sent relative (given back as they were generated)."""
+        text = self.nkey(text)
+        for k, v in op["q"]:
+            if isinstance(v, dict):
+                text = re.sub(r"\b%s=%d(?=[&\"]|$)" % (k, self.base + v["rel"]),
+                              "%s={rel %d}" % (k, v["rel"]), text)
+        return text
+
     def nnode(self, n, sort_children):
         if not isinstance(n, dict):
             return n
@@ -518,7 +559,9 @@ class Side:
             elif k == "nodes" and isinstance(v, list):
                 kids = [self.nnode(c, sort_children) for c in v]
                 if sort_children:
-                    kids.sort(key=lambda c: str(c.get("key")))
+                    # keys can tie: invalid UTF-8 bytes all print as U+FFFD
+                    kids.sort(key=lambda c: (str(c.get("key")), json.dumps(
+                        c, sort_keys=True)))
                 out[k] = kids
             else:
                 out[k] = v
@@ -560,9 +603,7 @@ class Side:
                 n["xindex"] = x
         loc = resp.header("location")
         if loc is not None:
-            n["location"] = self.nkey(loc.replace(hostport, ""))
-        if resp.header("transfer-encoding"):
-            n["transfer-encoding"] = resp.header("transfer-encoding")
+            n["location"] = self.nurl(op, loc.replace(hostport, ""))
         ct = resp.header("content-type") or ""
         body = resp.body
         if "json" in ct and body.strip():
@@ -575,10 +616,13 @@ class Side:
         else:
             n["body"] = body.decode("utf-8", "replace").replace(
                 hostport, "")
-            n["body"] = self.nkey(n["body"])
+            n["body"] = self.nurl(op, n["body"])
         return n
 
     def njson(self, text, sorted_asked):
+        return squeeze(self.njson1(text, sorted_asked))
+
+    def njson1(self, text, sorted_asked):
         if True:
             try:
                 j = json.loads(text)
@@ -597,6 +641,19 @@ class Side:
 
 
 # ---------------------------------------------------------------- compare
+
+def squeeze(v):
+    """Long strings become "<N chars sha1:...>" so answers stay readable."""
+    if isinstance(v, str) and len(v) > 200:
+        return "%s...<%d chars sha1:%s>" % (
+            v[:20], len(v),
+            hashlib.sha1(v.encode("utf-8", "surrogatepass")).hexdigest()[:12])
+    if isinstance(v, dict):
+        return {k: squeeze(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [squeeze(x) for x in v]
+    return v
+
 
 def diff(a, b, path="$"):
     """First difference between two normalised answers, or None. ttl
@@ -655,14 +712,14 @@ def ttl_zero_written(op, norm):
                                                         dict)
 
 
-def wait_expired(sides, key, timeout=5.0):
-    """Until every side has expired key (ttl=0 writes)."""
+def wait_expired(sides, rel_index, timeout=5.0):
+    """Until every side's store index reaches rel_index (the expiry of a
+    key written with ttl=0 takes the index after its write)."""
     deadline = time.monotonic() + timeout
     for s in sides:
         while time.monotonic() < deadline:
-            r = httpraw.request(s.port, "GET",
-                                "/v2/keys" + urllib.parse.quote(key))
-            if r.status == 404:
+            r = httpraw.request(s.port, "GET", "/v2/keys/")
+            if s.nidx(int(r.header("X-Etcd-Index"))) >= rel_index:
                 break
             time.sleep(0.05)
 
@@ -701,13 +758,8 @@ def run_seed(server_a, server_b, seed, n_ops, wait_timeout=0.2, log=None):
                 stats["codes"][c] = stats["codes"].get(c, 0) + 1
             if na.get("outcome") == "TIMEOUT":
                 stats["timeouts"] += 1
-            if ttl_zero_written(op, na):
-                node = na["body"].get("node", {})
-                key = node.get("key") if isinstance(node, dict) else None
-                if isinstance(key, str) and "<ord" not in key:
-                    wait_expired([a, b], key)
-                else:
-                    time.sleep(1.2)
+            if ttl_zero_written(op, na) and isinstance(na.get("xindex"), int):
+                wait_expired([a, b], na["xindex"] + 1)
     finally:
         for s in (a, b):
             if s.conn:
