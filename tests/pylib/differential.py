@@ -801,11 +801,28 @@ def report(seed, i, op, done, na, nb, d, a, b):
                                                   sort_keys=True)[:3000]),
              "%s said: %s" % (b.label, json.dumps(nb, ensure_ascii=False,
                                                   sort_keys=True)[:3000]),
-             "reproduce: CAIRN_DIFF_SEEDS=%d CAIRN_DIFF_OPS=%d /usr/bin/python3"
-             " -m pytest tests/compat/test_differential.py" % (seed, i + 1),
+             ("reproduce: CAIRN_DIFF_SEEDS=%d CAIRN_DIFF_OPS=%d "
+              "/usr/bin/python3 -m pytest tests/compat/test_differential.py"
+              % (seed, i + 1)) if seed >= 0 else "(an explicit case)",
              "ops (indexes relative to the first write, {ORD} = last in-order"
              " key), last 40 of %d:" % len(done)]
     start = max(0, len(done) - 40)
     for j, o in enumerate(done[start:], start):
         lines.append("  %4d %s" % (j, op_text(o)))
     return "\n".join(lines)
+
+
+def compare_ops(a, b, ops, wait_timeout=0.5):
+    """Send each op to both initialised Sides and compare, as run_seed does;
+    for small explicit cases. Returns the normalised answers of side a."""
+    out = []
+    ops = [dict({"q": [], "f": None}, **op) for op in ops]
+    for i, op in enumerate(ops):
+        ra = a.send(op, wait_timeout)
+        rb = b.send(op, wait_timeout)
+        na, nb = a.normalise(op, ra), b.normalise(op, rb)
+        d = diff(na, nb)
+        if d:
+            raise Mismatch(report(-1, i, op, ops[:i + 1], na, nb, d, a, b))
+        out.append(na)
+    return out
