@@ -385,7 +385,9 @@ static int finish_log(struct wal *w, struct replay *rp,
         skip = rp->count;
     for (size_t i = 0; i < skip; i++)
         cn_free(rp->ents[i].data);
-    memmove(rp->ents, rp->ents + skip, (rp->count - skip) * sizeof(*rp->ents));
+    if (skip > 0)
+        memmove(rp->ents, rp->ents + skip,
+                (rp->count - skip) * sizeof(*rp->ents));
     rp->count -= skip;
     rec->entries = rp->ents;
     rec->entry_count = rp->count;

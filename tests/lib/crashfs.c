@@ -148,6 +148,8 @@ static void blob_resize(struct blob *b, size_t size)
 
 static void blob_write(struct blob *b, uint64_t off, const uint8_t *p, size_t n)
 {
+    if (n == 0)
+        return;
     if (off + n > b->size)
         blob_resize(b, (size_t)(off + n));
     memcpy(b->data + off, p, n);
