@@ -352,22 +352,43 @@ static void kill_group(struct shim *s, pid_t pgid, int64_t timeout_ms,
         *status = st;
 }
 
-static void pgid_record(struct shim *s, pid_t pgid)
+/* <state-dir>/run/<unit>.<ext> holds a pid; pid 0 removes the record,
+ * but only if it still holds our own value (a newer shim may own it). */
+static void record(struct shim *s, const char *ext, pid_t pid, pid_t mine)
 {
     char path[1024], tmp[1100], val[32];
-    snprintf(path, sizeof(path), "%s/run/%s.pgid", s->env->state_dir, s->name);
-    if (pgid <= 0) {
-        unlink(path);
+    snprintf(path, sizeof(path), "%s/run/%s.%s", s->env->state_dir, s->name,
+             ext);
+    if (pid <= 0) {
+        FILE *f = fopen(path, "r");
+        int cur = 0;
+        if (f) {
+            if (fscanf(f, "%d", &cur) != 1)
+                cur = 0;
+            fclose(f);
+        }
+        if (cur == (int)mine)
+            unlink(path);
         return;
     }
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp%d", path, (int)getpid());
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0)
         return;
-    int n = snprintf(val, sizeof(val), "%d\n", (int)pgid);
+    int n = snprintf(val, sizeof(val), "%d\n", (int)pid);
     if (write(fd, val, (size_t)n) == n)
         rename(tmp, path);
+    else
+        unlink(tmp);
     close(fd);
+}
+
+static void pgid_record(struct shim *s, pid_t pgid)
+{
+    static pid_t last;
+    if (pgid > 0)
+        last = pgid;
+    record(s, "pgid", pgid, last);
 }
 
 static int load_env(struct shim *s)
@@ -415,6 +436,7 @@ static void shim_main(struct shim *s)
         _exit(1);
     }
     cgroup_setup(s);
+    record(s, "shim", getpid(), 0);
     for (;;) {
         report(s, "activating", "start-pre");
         int r = run_list(s, &svc->exec_start_pre, svc->timeout_start_ms, 1);
@@ -452,6 +474,7 @@ static void shim_main(struct shim *s)
         int again = svc->restart == FLEET_RESTART_ALWAYS ||
                     (svc->restart == FLEET_RESTART_ON_FAILURE && failed);
         if (!again) {
+            record(s, "shim", 0, getpid());
             report(s, failed ? "failed" : "inactive",
                    failed ? "failed" : "dead");
             _exit(failed);
@@ -484,6 +507,7 @@ static void shim_main(struct shim *s)
     while (waitpid(-1, &st, WNOHANG) > 0)
         ;
     pgid_record(s, 0);
+    record(s, "shim", 0, getpid());
     if (s->cgroup[0])
         rmdir(s->cgroup);
     report(s, "inactive", "dead");
@@ -643,32 +667,57 @@ int fleet_sup_poll(struct fleet_run *r)
     return changed;
 }
 
-int fleet_sup_cleanup(const char *state_dir)
+static int read_pid(const char *path)
 {
-    char dir[1024];
-    snprintf(dir, sizeof(dir), "%s/run", state_dir);
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = 0;
+        fclose(f);
+    }
+    return pid;
+}
+
+/* Ends what the records of one kind name: shims get SIGTERM and up to
+ * 10 s (they were told to stop when their agent died) before SIGKILL;
+ * unit groups get SIGKILL at once. */
+static int cleanup_kind(const char *dir, const char *ext, int graceful)
+{
     DIR *d = opendir(dir);
     if (d == NULL)
         return 0;
     int killed = 0;
     struct dirent *e;
+    size_t el = strlen(ext);
     while ((e = readdir(d)) != NULL) {
         size_t n = strlen(e->d_name);
-        if (n < 6 || strcmp(e->d_name + n - 5, ".pgid") != 0)
+        if (n <= el + 1 || strcmp(e->d_name + n - el, ext) != 0 ||
+            e->d_name[n - el - 1] != '.')
             continue;
         char path[1400];
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-        FILE *f = fopen(path, "r");
-        int pgid = 0;
-        if (f) {
-            if (fscanf(f, "%d", &pgid) != 1)
-                pgid = 0;
-            fclose(f);
-        }
-        if (pgid > 1 && kill(-pgid, SIGKILL) == 0)
+        int pid = read_pid(path);
+        if (pid > 1 && kill(-pid, 0) == 0) {
             killed++;
+            if (graceful) {
+                kill(-pid, SIGTERM);
+                int64_t end = now_ms() + 10000;
+                while (kill(-pid, 0) == 0 && now_ms() < end)
+                    usleep(20000);
+            }
+            kill(-pid, SIGKILL);
+        }
         unlink(path);
     }
     closedir(d);
     return killed;
+}
+
+int fleet_sup_cleanup(const char *state_dir)
+{
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/run", state_dir);
+    int killed = cleanup_kind(dir, "shim", 1);
+    return killed + cleanup_kind(dir, "pgid", 0);
 }
