@@ -572,6 +572,7 @@ def cmd_compare(args):
     missing = [b for _, _, b in spec if not os.access(b, os.X_OK)]
     if missing:
         log("bench-compare: FAIL: not built: %s" % ", ".join(missing))
+        shutil.rmtree(workdir, ignore_errors=True)
         return 1
     rep = Report([l for l, _, _ in spec], header)
     rc = 0
@@ -633,6 +634,8 @@ def main():
     cp.add_argument("--keys", default=None,
                     help="memory steps, e.g. 100000,1000000")
     args = ap.parse_args()
+    # SIGTERM unwinds through the finally blocks, which stop our servers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.cmd == "smoke":
         return cmd_smoke(args)
     return cmd_compare(args)
