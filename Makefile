@@ -85,8 +85,8 @@ DEPS_store = store base
 DEPS_config = config base
 DEPS_server = server config store raft wal base
 DEPS_http = http server config store raft wal base
-DEPS_cli = cli base
-DEPS_fleet = fleet cli base
+DEPS_cli = cli wal base
+DEPS_fleet = fleet cli wal base
 libs_of = $(foreach d,$(DEPS_$(1)),$(if $(wildcard src/$(d)/*.c),$(B)/lib/libcn_$(d).a))
 
 # Programs link every module unless PROG_DEPS_<name> narrows it.

@@ -11,8 +11,8 @@ allowed() {
     wal|raft|store|config) echo "base $1" ;;
     server) echo "base wal raft store config server" ;;
     http) echo "base wal raft store config server http" ;;
-    cli) echo "base cli" ;;
-    fleet) echo "base cli fleet" ;;
+    cli) echo "base wal cli" ;;
+    fleet) echo "base wal cli fleet" ;;
     cmd) echo "base wal raft store config server http cli fleet cmd" ;;
     *) echo "" ;;
   esac

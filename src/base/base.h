@@ -11,6 +11,7 @@
 #include "cn_buf.h"
 #include "cn_crc32c.h"
 #include "cn_err.h"
+#include "cn_fs.h"
 #include "cn_log.h"
 #include "cn_mem.h"
 #include "cn_prng.h"
