@@ -3,6 +3,7 @@
  * other than /v2/keys, Prometheus metrics, and the glue that makes an
  * http_conn the protocol of the server's client connections.
  */
+#include "http_discovery.h"
 #include "http_int.h"
 
 #include <inttypes.h>
@@ -162,7 +163,7 @@ void http_req_start(struct http_api *api, struct http_req *r)
 {
     if (r->route == ROUTE_KEYS)
         http_keys_start(api, r);
-    else
+    else if (r->route != ROUTE_NONE || !http_discovery_start(api, r))
         http_misc_start(api, r);
 }
 
