@@ -15,7 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -70,7 +73,8 @@ struct shim {
     char **envp; /* environment of the commands */
     size_t env_count;
     pid_t main_pid;
-    char cgroup[512]; /* "" when none */
+    char cgroups[2][400]; /* the unit's cgroup directories */
+    int ncgroups;
 };
 
 static void report(struct shim *s, const char *active, const char *sub)
@@ -139,58 +143,87 @@ static void drain(struct shim *s, int timeout_ms)
     }
 }
 
+static int write_file(const char *dir, const char *file, const char *val)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, val, strlen(val));
+    close(fd);
+    return n == (ssize_t)strlen(val) ? 0 : -1;
+}
+
+/* Makes the unit's cgroups: one cgroup v2 group with memory.max and
+ * cpu.max where the unified hierarchy has those controllers, else cgroup
+ * v1 memory and cpu groups (memory.limit_in_bytes, cpu.cfs_quota_us). A
+ * limit that cannot be set is said in the journal; the unit still runs. */
 static void cgroup_setup(struct shim *s)
 {
     const struct fleet_service *svc = s->svc;
-    s->cgroup[0] = '\0';
+    s->ncgroups = 0;
     if (geteuid() != 0 || (svc->memory_max == 0 && !svc->cpu_quota_percent))
         return;
-    if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) != 0)
-        return;
-    int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
-    if (fd >= 0) {
-        if (write(fd, "+memory +cpu", 12) < 0) {
-            /* controllers may be unavailable: limits then fail below */
+    char leaf[300], val[64], quota[64];
+    snprintf(leaf, sizeof(leaf), "cairn-%.32s-%s", s->env->machine_id, s->name);
+    snprintf(val, sizeof(val), "%llu", (unsigned long long)svc->memory_max);
+    snprintf(quota, sizeof(quota), "%d", svc->cpu_quota_percent * 1000);
+    int ok = 1;
+    if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0) {
+        write_file("/sys/fs/cgroup", "cgroup.subtree_control", "+memory +cpu");
+        char *dir = s->cgroups[s->ncgroups++];
+        snprintf(dir, sizeof(s->cgroups[0]), "/sys/fs/cgroup/%s", leaf);
+        mkdir(dir, 0755);
+        if (svc->memory_max)
+            ok &= write_file(dir, "memory.max", val) == 0;
+        if (svc->cpu_quota_percent) {
+            char cpu[80];
+            snprintf(cpu, sizeof(cpu), "%s 100000", quota);
+            ok &= write_file(dir, "cpu.max", cpu) == 0;
         }
-        close(fd);
-    }
-    snprintf(s->cgroup, sizeof(s->cgroup), "/sys/fs/cgroup/cairn-%.32s-%s",
-             s->env->machine_id, s->name);
-    mkdir(s->cgroup, 0755);
-    char path[600], val[64];
-    if (svc->memory_max) {
-        snprintf(path, sizeof(path), "%s/memory.max", s->cgroup);
-        snprintf(val, sizeof(val), "%llu", (unsigned long long)svc->memory_max);
-        if ((fd = open(path, O_WRONLY)) >= 0) {
-            if (write(fd, val, strlen(val)) < 0)
-                journal_write(s, "cairn: cannot set MemoryMax", 27, 0);
-            close(fd);
+    } else {
+        if (svc->memory_max) {
+            char *dir = s->cgroups[s->ncgroups++];
+            snprintf(dir, sizeof(s->cgroups[0]), "/sys/fs/cgroup/memory/%s",
+                     leaf);
+            mkdir(dir, 0755);
+            ok &= write_file(dir, "memory.limit_in_bytes", val) == 0;
+        }
+        if (svc->cpu_quota_percent) {
+            char *dir = s->cgroups[s->ncgroups++];
+            snprintf(dir, sizeof(s->cgroups[0]), "/sys/fs/cgroup/cpu/%s", leaf);
+            mkdir(dir, 0755);
+            ok &= write_file(dir, "cpu.cfs_period_us", "100000") == 0;
+            ok &= write_file(dir, "cpu.cfs_quota_us", quota) == 0;
         }
     }
-    if (svc->cpu_quota_percent) {
-        snprintf(path, sizeof(path), "%s/cpu.max", s->cgroup);
-        snprintf(val, sizeof(val), "%d 100000", svc->cpu_quota_percent * 1000);
-        if ((fd = open(path, O_WRONLY)) >= 0) {
-            if (write(fd, val, strlen(val)) < 0)
-                journal_write(s, "cairn: cannot set CPUQuota", 26, 0);
-            close(fd);
-        }
-    }
+    if (!ok)
+        journal_write(s, "cairn: cannot set the cgroup limits", 35, 0);
 }
 
 static void cgroup_join(const struct shim *s)
 {
-    if (s->cgroup[0] == '\0')
-        return;
-    char path[600];
-    snprintf(path, sizeof(path), "%s/cgroup.procs", s->cgroup);
-    int fd = open(path, O_WRONLY);
-    if (fd >= 0) {
-        if (write(fd, "0", 1) < 0) {
-            /* runs unlimited; the journal of the shim says why */
-        }
-        close(fd);
-    }
+    for (int i = 0; i < s->ncgroups; i++)
+        if (write_file(s->cgroups[i], "cgroup.procs", "0") != 0)
+            fprintf(stderr, "cairn: cannot join %s\n", s->cgroups[i]);
+}
+
+/* The last processes may still be exiting: retry for up to 2 s. */
+static void cgroup_remove(const struct shim *s)
+{
+    for (int i = 0; i < s->ncgroups; i++)
+        for (int k = 0; k < 100 && rmdir(s->cgroups[i]) != 0 && errno == EBUSY;
+             k++)
+            usleep(20000);
+}
+
+static volatile pid_t isolate_child;
+
+static void forward_term(int sig)
+{
+    if (isolate_child > 0)
+        kill(isolate_child, sig);
 }
 
 /* In the child, before exec: the new PID, mount and network namespaces of
@@ -206,6 +239,13 @@ static void isolate(void)
     if (pid < 0)
         _exit(126);
     if (pid > 0) {
+        /* Pass SIGTERM on to the namespace's PID 1 (which ignores it
+         * unless it handles it, like any init) and wait for it. */
+        isolate_child = pid;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = forward_term;
+        sigaction(SIGTERM, &sa, NULL);
         int st;
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
             ;
@@ -213,6 +253,17 @@ static void isolate(void)
     }
     mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    /* The new network namespace has only lo, and it is down. */
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+    if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    if (fd >= 0)
+        close(fd);
 }
 
 /* Starts one command line in its own process group, output to the journal
@@ -508,8 +559,7 @@ static void shim_main(struct shim *s)
         ;
     pgid_record(s, 0);
     record(s, "shim", 0, getpid());
-    if (s->cgroup[0])
-        rmdir(s->cgroup);
+    cgroup_remove(s);
     report(s, "inactive", "dead");
     _exit(0);
 }

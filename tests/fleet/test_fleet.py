@@ -9,6 +9,8 @@ import signal
 import socket
 import time
 
+import pytest
+
 from conftest import ECHO, RECONCILE, TTL, pids_in_group, wait_for
 
 ECHO_UNIT = """[Unit]
@@ -282,3 +284,45 @@ def test_fleet_template_instances_expand_specifiers(fleet):
     text = wait_for(lambda: os.path.exists(out + "-7") and
                     open(out + "-7").read(), 10, "specifier file")
     assert text == "7 w w@7.service %s\n" % a1.machine_id
+
+
+def cgroup_v1_writable():
+    return (os.path.isdir("/sys/fs/cgroup/memory") and
+            not os.path.exists("/sys/fs/cgroup/cgroup.controllers") and
+            os.access("/sys/fs/cgroup/memory", os.W_OK))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="isolation and cgroups need root")
+def test_fleet_isolate_and_limits(fleet):
+    a1 = fleet.agent("m1")
+    fleet.wait_machines(1)
+    fleet.write_unit("iso.service", (
+        "[Service]\nExecStart=/bin/sh -c 'echo pid=$$; cat /proc/net/dev; "
+        "exec sleep 600'\nTimeoutStopSec=2\n"
+        "[X-Cairn]\nIsolate=true\nMemoryMax=64M\nCPUQuota=50%\n"))
+    fleet.ctl("start", "iso.service")
+    text = wait_for(lambda: "lo:" in fleet.ctl("journal", "iso").stdout and
+                    fleet.ctl("journal", "iso").stdout, 10, "journal")
+    assert re.search(r"iso\.service\[\d+\]: pid=1$", text, re.M), text
+    ifaces = re.findall(r"^\S.*: +(\w+):", text, re.M)
+    assert ifaces == ["lo"], text
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        d = "/sys/fs/cgroup/cairn-%s-iso.service" % a1.machine_id
+        mem, cpu = (d + "/memory.max", "67108864"), (d + "/cpu.max",
+                                                    "50000 100000")
+    elif cgroup_v1_writable():
+        leaf = "cairn-%s-iso.service" % a1.machine_id
+        mem = ("/sys/fs/cgroup/memory/%s/memory.limit_in_bytes" % leaf,
+               "67108864")
+        cpu = ("/sys/fs/cgroup/cpu/%s/cpu.cfs_quota_us" % leaf, "50000")
+    else:
+        pytest.skip("no writable cgroup hierarchy for the limits")
+    for path, want in (mem, cpu):
+        with open(path) as f:
+            assert f.read().strip() == want
+    procs = open(os.path.join(os.path.dirname(mem[0]),
+                              "cgroup.procs")).read().split()
+    assert str(main_pid(fleet, a1, "iso.service")) in procs
+    fleet.ctl("stop", "iso")
+    wait_for(lambda: not os.path.exists(os.path.dirname(mem[0])), 10,
+             "cgroup removed")
