@@ -18,6 +18,9 @@
  * has committed in its term (the fix of dissertation 4.1's bug). New servers
  * join as learners and are promoted once caught up with the commit index.
  *
+ * -DRAFT_BUG_READ_NO_QUORUM answers reads at once, without the round: the
+ * simulator's linearizability check must catch it.
+ *
  * Transfer (dissertation 3.10): the leader stops accepting proposals, brings
  * the target up to date, then sends TimeoutNow; it gives up after an
  * election timeout.
@@ -98,6 +101,12 @@ int raft_read_request(struct raft *r, uint64_t id)
 {
     if (r->role != RAFT_LEADER)
         return CN_ENOTLEADER;
+#ifdef RAFT_BUG_READ_NO_QUORUM
+    /* Deliberately broken: answer from local state without confirming
+     * leadership, so a deposed leader serves stale reads. */
+    raft_read_result(r, id, r->commit, 0);
+    return 0;
+#endif
     if (reserve_reads(r) != 0)
         return CN_ENOMEM;
     struct raft_pending_read *p = &r->reads[r->n_reads++];

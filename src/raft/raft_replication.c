@@ -24,7 +24,8 @@
  * Follower: accepts entries when (prev index, prev term) matches, truncates
  * at the first conflict (never below commit), and acknowledges
  * min(persisted, confirmed): only entries that are durable and known to
- * match this leader's log.
+ * match this leader's log (-DRAFT_BUG_ACK_BEFORE_PERSIST acks on receipt,
+ * for the simulator to catch).
  */
 #include "raft_int.h"
 
@@ -319,6 +320,9 @@ void raft_follower_ack(struct raft *r)
     if (r->role != RAFT_FOLLOWER || r->leader == 0 || r->installing)
         return;
     raft_index a = r->persisted < r->confirmed ? r->persisted : r->confirmed;
+#ifdef RAFT_BUG_ACK_BEFORE_PERSIST
+    a = r->confirmed; /* deliberately broken: acks what is not durable */
+#endif
     if (a >= r->confirmed)
         r->ack_pending = 0;
     struct raft_msg m;
@@ -407,6 +411,9 @@ void raft_recv_append(struct raft *r, const struct raft_msg *m)
      * the ack goes out when the driver reports the fsync. */
     r->ack_pending = 1;
     raft_index a = r->persisted < r->confirmed ? r->persisted : r->confirmed;
+#ifdef RAFT_BUG_ACK_BEFORE_PERSIST
+    a = r->confirmed;
+#endif
     if (r->persisted >= lastnew || a > r->acked)
         raft_follower_ack(r);
 }

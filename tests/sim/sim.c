@@ -275,9 +275,9 @@ static void disk_sync_upto(struct sim_disk *d, uint64_t seq)
     d->n_ops -= k;
 }
 
-static void disk_crash(struct sim_disk *d, struct cn_prng *prng)
+static void disk_crash(struct sim_disk *d, struct cn_prng *prng, int keep_none)
 {
-    size_t keep = (size_t)cn_prng_below(prng, d->n_ops + 1);
+    size_t keep = keep_none ? 0 : (size_t)cn_prng_below(prng, d->n_ops + 1);
     if (keep > 0)
         disk_sync_upto(d, d->ops[keep - 1].seq);
     for (size_t i = 0; i < d->n_ops; i++)
@@ -542,6 +542,17 @@ static void op_finish(struct sim *s, struct sim_op *op, int state)
         return;
     op->state = state;
     op->done_ms = s->now_ms;
+    if (s->trace != NULL) {
+        static const char *names[] = {"pending", "ok", "failed", "unknown"};
+        if (op->write)
+            sim_trace(s, "op %llu: write key=%u %s index=%llu",
+                      (unsigned long long)op->id, op->key, names[state],
+                      (unsigned long long)op->idx);
+        else
+            sim_trace(s, "op %llu: read key=%u %s saw index=%llu",
+                      (unsigned long long)op->id, op->key, names[state],
+                      (unsigned long long)op->idx);
+    }
     if (state == SIM_OK) {
         check_linearizable(s, op);
         if (op->write)
@@ -605,20 +616,16 @@ static void serve_waits(struct sim *s, struct sim_node *n)
     waits_compact(s, n);
 }
 
-static void client_arrive(struct sim *s, unsigned i, uint64_t id,
-                          uint64_t attempt)
+/* Hands op id to node i's core now. Returns the raft_step code (1 if the
+ * node is down); up gets the update's scalar fields. */
+int sim_client_now(struct sim *s, uint64_t id, unsigned i,
+                   struct raft_update *up)
 {
     struct sim_op *op = op_get(s, id);
     struct sim_node *n = &s->nodes[i];
-    if (op->state != SIM_PENDING || attempt != op->attempt)
-        return;
-    if (!n->alive) {
-        sim_client_submit(s, id,
-                          (unsigned)cn_prng_below(&s->client_prng, s->n_nodes));
-        return;
-    }
+    if (!n->alive)
+        return 1;
     struct raft_event ev;
-    struct raft_update up;
     memset(&ev, 0, sizeof(ev));
     uint8_t cmd[12];
     struct cn_slice sl = {(const char *)cmd, sizeof(cmd)};
@@ -631,15 +638,39 @@ static void client_arrive(struct sim *s, unsigned i, uint64_t id,
         ev.type = RAFT_EVENT_READ;
         ev.read.id = op->id;
     }
-    int rc = sim_step(s, i, &ev, &up);
-    if (rc == 0) {
-        op->node = (int)i;
-        if (op->write)
-            wait_add(n, op->id, up.proposed_index, up.proposed_term);
-        else
-            wait_add(n, op->id, 0, 0);
+    op->node = (int)i;
+    /* A read may be confirmed within the step (single voter): wait first. */
+    if (!op->write)
+        wait_add(n, op->id, 0, 0);
+    int rc = sim_step(s, i, &ev, up);
+    if (rc != 0) {
+        op->node = -1;
+        if (!op->write && n->n_waits > 0 && n->waits[n->n_waits - 1].op == id)
+            n->n_waits--;
+        return rc;
+    }
+    if (op->write)
+        wait_add(n, op->id, up->proposed_index, up->proposed_term);
+    serve_waits(s, n);
+    return 0;
+}
+
+static void client_arrive(struct sim *s, unsigned i, uint64_t id,
+                          uint64_t attempt)
+{
+    struct sim_op *op = op_get(s, id);
+    struct sim_node *n = &s->nodes[i];
+    if (op->state != SIM_PENDING || attempt != op->attempt)
+        return;
+    if (!n->alive) {
+        sim_client_submit(s, id,
+                          (unsigned)cn_prng_below(&s->client_prng, s->n_nodes));
         return;
     }
+    struct raft_update up;
+    int rc = sim_client_now(s, id, i, &up);
+    if (rc == 0)
+        return;
     unsigned next = i;
     if (rc == CN_ENOTLEADER)
         next = up.leader != 0 && up.leader <= s->n_nodes
@@ -665,7 +696,9 @@ static void net_send(struct sim *s, unsigned from, const struct raft_msg *m)
     if (m->to == 0 || m->to > s->n_nodes)
         return;
     unsigned to = (unsigned)(m->to - 1);
-    if (s->trace != NULL || s->verbose) {
+    int hb =
+        m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_HEARTBEAT_RESP;
+    if ((s->trace != NULL && (!hb || s->trace_heartbeats)) || s->verbose) {
         char d[512];
         sim_describe_msg(m, d, sizeof(d));
         sim_trace(s, "%s%s", d, s->blocked[from][to] ? " (blocked)" : "");
@@ -793,7 +826,7 @@ void sim_node_crash(struct sim *s, unsigned i)
     n->alive = 0;
     n->inc++;
     s->n_crashes++;
-    disk_crash(&n->disk, &s->disk_prng);
+    disk_crash(&n->disk, &s->disk_prng, s->crash_keeps_none);
     for (size_t k = 0; k < n->n_waits; k++) {
         struct sim_op *op = op_get(s, n->waits[k].op);
         if (op->state != SIM_PENDING || op->node != (int)i)
@@ -902,7 +935,8 @@ static void write_entries(struct sim *s, unsigned i,
         seq = disk_write(&n->disk, &op);
     }
     const struct raft_entry *last = &e[up->n_entries - 1];
-    uint64_t lat = s->auto_persist
+    uint64_t lat = s->fsync_ms[i] > 0 ? (uint64_t)s->fsync_ms[i]
+                   : s->auto_persist
                        ? 0
                        : cn_prng_range(&s->disk_prng, s->p.fsync_min_ms,
                                        s->p.fsync_max_ms);

@@ -165,8 +165,11 @@ struct sim {
     uint64_t now_ms;
     uint64_t trace_hash;
     int verbose;
-    FILE *trace;      /* scenario output, or NULL */
-    int auto_persist; /* scenario: fsync at once */
+    FILE *trace;          /* scenario output, or NULL */
+    int auto_persist;     /* scenario: fsync at once */
+    int trace_heartbeats; /* scenario: include heartbeats in the trace */
+    int crash_keeps_none; /* scenario: a crash loses every unsynced write */
+    int fsync_ms[SIM_NODES_MAX]; /* > 0: fixed fsync latency per node */
 
     struct sim_node nodes[SIM_NODES_MAX];
     unsigned n_nodes; /* slots in use (initial + spares) */
@@ -229,6 +232,8 @@ int sim_leader(const struct sim *s);
 void sim_take_snapshot(struct sim *s, unsigned i);
 uint64_t sim_fsync_all(struct sim *s, unsigned i);
 void sim_client_submit(struct sim *s, uint64_t op, unsigned node);
+int sim_client_now(struct sim *s, uint64_t op, unsigned node,
+                   struct raft_update *up);
 uint64_t sim_new_op(struct sim *s, int write, uint32_t key, int client);
 uint64_t sim_logs_hash(const struct sim *s);
 void sim_trace(struct sim *s, const char *fmt, ...)
