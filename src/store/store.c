@@ -72,7 +72,13 @@ static int event_json(struct store_event *ev, const struct store_view *node,
 {
     struct cn_buf b = {0};
     const char *act = store_action_name(ev->action);
-    int rc = cn_buf_append_cstr(&b, "{\"action\":\"");
+    /* one allocation in the common case: the size plus escaping slack */
+    size_t guess = 192 + 2 * node->key_len + node->value_len;
+    if (prev != NULL)
+        guess += 2 * prev->key_len + prev->value_len;
+    int rc = cn_buf_reserve(&b, guess + guess / 8);
+    if (rc == CN_OK)
+        rc = cn_buf_append_cstr(&b, "{\"action\":\"");
     if (rc == CN_OK)
         rc = cn_buf_append_cstr(&b, act);
     if (rc == CN_OK)
