@@ -279,9 +279,15 @@ void http_resp_simple(struct http_req *r, int status, const char *ctype,
 void http_resp_etcd_error(struct http_req *r, int ecode, const char *cause,
                           uint64_t index)
 {
+    http_resp_etcd_error_status(r, 0, ecode, cause, index);
+}
+
+void http_resp_etcd_error_status(struct http_req *r, int status, int ecode,
+                                 const char *cause, uint64_t index)
+{
     struct http_api *api = r->conn->api;
     cn_buf_reset(&r->body);
-    int rc = http_resp_begin(r, store_ecode_status(ecode));
+    int rc = http_resp_begin(r, status ? status : store_ecode_status(ecode));
     rc |= http_resp_header_str(r, "X-Etcd-Cluster-Id", api->cluster_id_hex);
     rc |= http_resp_header_u64(r, "X-Etcd-Index", index);
     rc |= store_error_json(&r->body, ecode, cause, index);

@@ -263,6 +263,9 @@ void http_resp_simple(struct http_req *r, int status, const char *ctype,
 /* A complete etcd error answer (JSON, X-Etcd-Index, X-Etcd-Cluster-Id). */
 void http_resp_etcd_error(struct http_req *r, int ecode, const char *cause,
                           uint64_t index);
+/* The same with an explicit HTTP status (status 0: the code's own). */
+void http_resp_etcd_error_status(struct http_req *r, int status, int ecode,
+                                 const char *cause, uint64_t index);
 /* An answer built in r->head/r->body/r->res is complete: mark it DONE and
  * let the connection write it. Safe from callbacks. */
 void http_req_done(struct http_req *r);

@@ -143,6 +143,13 @@ static void answer_internal(struct http_req *r, int err)
         store_result_close(&r->res);
         r->has_res = 0;
     }
+    const char *refusal = server_write_refusal(r->api->srv);
+    if (err == CN_ESTOPPED && refusal != NULL) {
+        /* The log failed: the member takes no writes (sticky). 503 tells
+         * clients to go elsewhere; the body is etcd's error 300. */
+        http_resp_etcd_error_status(r, 503, STORE_E_RAFT_INTERNAL, refusal, 0);
+        return;
+    }
     http_resp_etcd_error(r, STORE_E_RAFT_INTERNAL, cn_strerror(err), 0);
 }
 

@@ -326,6 +326,12 @@ void http_misc_start(struct http_api *api, struct http_req *r)
     case ROUTE_HEALTH:
         if (!allow(r, "GET"))
             break;
+        if (server_write_refusal(srv) != NULL) {
+            /* As etcd with an alarm raised (e.g. NOSPACE). */
+            rc = cn_buf_append_cstr(&r->body, "{\"health\":\"false\"}");
+            send_body(r, 503, "text/plain; charset=utf-8", 0, rc);
+            break;
+        }
         rc = cn_buf_append_cstr(&r->body, "{\"health\":\"true\"}");
         send_body(r, 200, "text/plain; charset=utf-8", 0, rc);
         break;

@@ -1,19 +1,20 @@
 /*
  * server.c: node lifecycle, the apply pipeline, watch routing, the expiry
- * timer, the clock and the data dir lock.
+ * timer and the clock. The log, recovery and snapshots are server_wal.c.
  *
  * Pipeline states of a proposal:
  *
- *   caller --server_propose--> QUEUED --server_flush--> APPLIED --> cb
+ *   caller --server_propose--> QUEUED --server_flush--> WAITING (in the
+ *   log, not yet durable; server_wal.c) --batch ends--> APPLIED --> cb
  *
  * server_propose() appends to srv->queue and schedules a flush (an idle
  * handle, so the loop does not block in poll while work is queued).
- * server_flush() detaches the queue and, for each proposal in order, applies
- * it to the store, raises the raft index, drains the store's deliveries to
- * their watchers and calls the proposal's callback. Proposals queued by
- * those callbacks form the next batch. This is where the WAL (append the
- * batch, one fsync) and later Raft (commit) will sit, between detaching the
- * batch and applying it.
+ * server_flush() hands the queue to server_wal_flush(), which appends it to
+ * the log and starts a group-commit batch. Once the batch is durable,
+ * server_apply_durable() applies each proposal in log order, at its log
+ * index, drains the store's deliveries to their watchers and calls the
+ * proposal's callback. Later Raft (commit) will sit between the fsync and
+ * the apply.
  */
 #include "server_int.h"
 
@@ -26,8 +27,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static void server_schedule_flush(struct server *srv);
 
 /* ---- clock ---- */
 
@@ -116,70 +115,6 @@ static void server_compute_ids(struct server *srv)
     if ((h >> 60) == 0)
         h |= 1ull << 60;
     srv->cluster_id = h;
-}
-
-/* ---- data dir ---- */
-
-static int mkdir_p(const char *path, char errmsg[CN_ERRMSG_SIZE])
-{
-    char tmp[1100];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof(tmp)) {
-        snprintf(errmsg, CN_ERRMSG_SIZE, "bad data dir \"%.160s\"", path);
-        return CN_EINVAL;
-    }
-    memcpy(tmp, path, n + 1);
-    for (size_t i = 1; i <= n; i++) {
-        if (tmp[i] != '/' && tmp[i] != '\0')
-            continue;
-        char c = tmp[i];
-        tmp[i] = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
-            snprintf(errmsg, CN_ERRMSG_SIZE, "cannot create %.160s: %s", tmp,
-                     strerror(errno));
-            return CN_EIO;
-        }
-        tmp[i] = c;
-    }
-    return CN_OK;
-}
-
-static int server_lock_data_dir(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
-{
-    char path[1100];
-    int rc = mkdir_p(srv->cfg.data_dir, errmsg);
-    if (rc != CN_OK)
-        return rc;
-    snprintf(path, sizeof(path), "%s/member", srv->cfg.data_dir);
-    rc = mkdir_p(path, errmsg);
-    if (rc != CN_OK)
-        return rc;
-    snprintf(path, sizeof(path), "%s/cairn.lock", srv->cfg.data_dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(errmsg, CN_ERRMSG_SIZE, "cannot open %.160s: %s", path,
-                 strerror(errno));
-        return CN_EIO;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(fd);
-        if (e == EWOULDBLOCK) {
-            snprintf(errmsg, CN_ERRMSG_SIZE,
-                     "data dir %.160s is in use by another cairn process",
-                     srv->cfg.data_dir);
-            return CN_ELOCKED;
-        }
-        snprintf(errmsg, CN_ERRMSG_SIZE, "cannot lock %.160s: %s", path,
-                 strerror(e));
-        return CN_EIO;
-    }
-    char pid[32];
-    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) == 0 && write(fd, pid, (size_t)len) < 0)
-        SRV_LOG(&srv->logger, CN_LOG_WARN, "cannot write %s", path);
-    srv->lock_fd = fd;
-    return CN_OK;
 }
 
 /* ---- watch map ---- */
@@ -289,6 +224,8 @@ int server_propose(struct server *srv, struct server_proposal *p)
 {
     if (srv->stopping)
         return CN_ESHUTDOWN;
+    if (srv->wal_failed)
+        return CN_ESTOPPED;
     p->cmd.now_ns = server_now_ns(srv);
     p->cmd.expire_ns = 0;
     if (p->ttl_s >= 0) {
@@ -310,19 +247,24 @@ int server_propose(struct server *srv, struct server_proposal *p)
     return CN_OK;
 }
 
-static void server_apply_one(struct server *srv, struct server_proposal *p)
+void server_apply_durable(struct server *srv, struct server_proposal *p)
 {
+    srv->stats.proposals_pending--;
     int rc = store_apply(srv->store, &p->cmd, &p->res);
+    /* The applied index follows the log even if this apply failed. */
+    srv->raft_index = p->raft_index;
     if (rc == CN_OK) {
-        srv->raft_index++;
         srv->stats.proposals_applied++;
     } else {
         srv->stats.proposals_failed++;
-        SRV_LOG(&srv->logger, CN_LOG_WARN, "apply failed: %s", cn_strerror(rc));
+        SRV_LOG(&srv->logger, CN_LOG_ERROR,
+                "apply of log index %llu failed: %s (a restart replays it)",
+                (unsigned long long)p->raft_index, cn_strerror(rc));
     }
     p->rc = rc;
-    p->raft_index = srv->raft_index;
     p->raft_term = srv->raft_term;
+    server_deliver(srv);
+    p->cb(p);
 }
 
 void server_flush(struct server *srv)
@@ -331,18 +273,7 @@ void server_flush(struct server *srv)
     if (srv->loop_ready && !srv->stopping)
         uv_idle_stop(&srv->flush_idle);
     server_deliver(srv);
-    struct server_proposal *batch = srv->queue_head;
-    srv->queue_head = srv->queue_tail = NULL;
-    /* WAL: append the whole batch and fsync here, before any apply. */
-    while (batch != NULL) {
-        struct server_proposal *p = batch;
-        batch = p->next;
-        p->next = NULL;
-        srv->stats.proposals_pending--;
-        server_apply_one(srv, p);
-        server_deliver(srv);
-        p->cb(p);
-    }
+    server_wal_flush(srv);
 }
 
 static void on_flush_idle(uv_idle_t *h)
@@ -350,7 +281,7 @@ static void on_flush_idle(uv_idle_t *h)
     server_flush(h->data);
 }
 
-static void server_schedule_flush(struct server *srv)
+void server_schedule_flush(struct server *srv)
 {
     if (srv->flush_scheduled || !srv->loop_ready || srv->stopping)
         return;
@@ -483,7 +414,6 @@ int server_new(struct server **out, const struct cn_config *cfg,
     srv->cfg = *cfg;
     if (logger != NULL)
         srv->logger = *logger;
-    srv->lock_fd = -1;
     srv->raft_term = 1;
     srv->start_ns = server_now_ns(srv);
     server_compute_ids(srv);
@@ -500,17 +430,17 @@ int server_new(struct server **out, const struct cn_config *cfg,
     rc = store_new(&srv->store, &scfg);
     if (rc != CN_OK)
         goto err_after_alloc;
-    rc = server_lock_data_dir(srv, errmsg);
+    rc = server_wal_open(srv, errmsg);
     if (rc != CN_OK)
         goto err_after_store;
     rc = server_init_loop(srv, errmsg);
     if (rc != CN_OK)
-        goto err_after_lock;
+        goto err_after_wal;
     *out = srv;
     return CN_OK;
 
-err_after_lock:
-    close(srv->lock_fd);
+err_after_wal:
+    server_wal_close(srv);
 err_after_store:
     store_free(srv->store);
 err_after_alloc:
@@ -575,19 +505,13 @@ void server_free(struct server *srv)
         uv_run(&srv->loop, UV_RUN_DEFAULT);
         uv_loop_close(&srv->loop);
     }
-    /* Proposals that never reached the loop (tests): fail them. */
-    while (srv->queue_head != NULL) {
-        struct server_proposal *p = srv->queue_head;
-        srv->queue_head = p->next;
-        p->rc = CN_ESHUTDOWN;
-        p->cb(p);
-    }
+    /* Proposals that never reached the log or its fsync: fail them. */
+    server_wal_fail_all(srv, CN_ESHUTDOWN);
+    server_wal_close(srv);
     store_free(srv->store);
     cn_free(srv->watches.ids);
     cn_free(srv->watches.ws);
     cn_free(srv->read_buf);
-    if (srv->lock_fd >= 0)
-        close(srv->lock_fd);
     cn_free(srv);
 }
 

@@ -1,27 +1,33 @@
 /*
  * server: the driver of one cairn node. It owns the event loop, the client
- * listeners and connections, the clock, the store and the apply pipeline;
- * it is the only module that touches sockets, files and time.
+ * listeners and connections, the clock, the write-ahead log, the store and
+ * the apply pipeline; it is the only module that touches sockets, files
+ * and time.
  *
  * Apply pipeline (see docs/server.md):
  *
- *   server_propose() --> pending queue --> [WAL append + fsync, later]
+ *   server_propose() --> queue --> [end of loop iteration] wal_append_entry
+ *        --> wait list --> wal_batch_run on a worker (pwrite + fdatasync,
+ *            one fsync for everything appended meanwhile: group commit)
  *        --> [Raft commit, later] --> store_apply() --> callback
  *
- * A proposal is asynchronous from the caller's view: it is queued and
- * applied at the end of the current loop iteration (all proposals queued in
- * one iteration form one batch, the future group commit), never inside
- * server_propose() itself. After every apply the store's watch deliveries
- * are drained and handed to the watchers registered with server_watch().
+ * A proposal is asynchronous from the caller's view, never applied inside
+ * server_propose(). It is applied and answered only after the log record
+ * holding it is durable, so an answered write survives kill -9 and power
+ * loss. After every apply the store's watch deliveries are drained and
+ * handed to the watchers registered with server_watch().
  *
  * Connections: the server accepts TCP clients and hands their bytes to a
  * protocol (struct server_proto, installed by the HTTP layer). The protocol
  * writes back with server_conn_write(); at most one write is outstanding
  * per connection.
  *
- * Invariants: proposals are applied in the order they were proposed; the
- * raft index (X-Raft-Index) grows by one per applied command; a watcher's
- * callback is never called after server_unwatch().
+ * Invariants: proposals are applied in the order they were appended to the
+ * log, each at its log index (X-Raft-Index), so a restart that replays the
+ * log rebuilds the same store with the same indexes; nothing is applied or
+ * answered before it is durable; after a failed log write or fsync no
+ * write is taken again (sticky) while reads go on; a watcher's callback is
+ * never called after server_unwatch().
  */
 #ifndef CN_SERVER_H
 #define CN_SERVER_H
@@ -49,10 +55,14 @@ struct server_proto {
     void *ctx; /* borrowed; passed to open */
 };
 
-/* Creates a node from cfg (borrowed; the server keeps a copy): creates the
- * data dir and its member/ directory and locks it. Does not listen yet.
- * logger is copied (NULL: silent). Returns CN_OK, CN_ENOMEM, CN_EIO, or
- * CN_ELOCKED when another process holds the data dir; errmsg says why. */
+/* Creates a node from cfg (borrowed; the server keeps a copy): locks the
+ * data dir (<data-dir>/LOCK), opens its write-ahead log and restores the
+ * store from the newest snapshot plus the log after it (a torn tail is cut
+ * and logged). Does not listen yet. logger is copied (NULL: silent).
+ * Returns CN_OK, CN_ENOMEM, CN_EIO, CN_ENOSPC, CN_ELOCKED when another
+ * process holds the data dir, CN_ECORRUPT or CN_EVERSION when the log or
+ * snapshots are damaged or too new; errmsg says why (for damage: the file,
+ * the byte offset and how to recover). */
 int server_new(struct server **out, const struct cn_config *cfg,
                const struct cn_logger *logger, char errmsg[CN_ERRMSG_SIZE]);
 /* Stops everything still running and frees srv. NULL is a no-op. */
@@ -101,15 +111,19 @@ struct server_proposal {
     void *arg;             /* borrowed; for cb */
     /* results, valid in cb */
     int rc;                       /* CN_OK (see res.ecode), CN_ENOMEM,
-                                   * CN_ESHUTDOWN */
+                                   * CN_ESHUTDOWN, or CN_ESTOPPED: the log
+                                   * failed, the write is refused (its
+                                   * outcome after a restart is unknown) */
     struct store_result res;      /* the caller closes it after cb */
     uint64_t raft_index;          /* X-Raft-Index of the applied command */
     uint64_t raft_term;           /* X-Raft-Term */
-    struct server_proposal *next; /* private: pending queue */
+    uint64_t wal_seq;             /* private: its log record number */
+    struct server_proposal *next; /* private: queue / wait list */
 };
 
-/* Queues p for apply. Returns CN_OK (cb will run), or CN_ESHUTDOWN while
- * stopping (cb will not run). */
+/* Queues p for the log and apply. Returns CN_OK (cb will run),
+ * CN_ESHUTDOWN while stopping, or CN_ESTOPPED once the log has failed (cb
+ * will not run; server_write_refusal() says why). */
 int server_propose(struct server *srv, struct server_proposal *p);
 
 /* Reads path from the store (GET). res is zero-initialised by the caller
@@ -152,12 +166,19 @@ struct server_stats {
     uint64_t connections;       /* open client connections */
     uint64_t connections_total; /* accepted since start */
     uint64_t expire_syncs;      /* SYNC commands applied */
+    uint64_t wal_batches;       /* log batches made durable */
+    uint64_t wal_entries;       /* entries appended to the log */
+    uint64_t snapshots;         /* snapshots saved */
 };
 
 const struct cn_config *server_config(const struct server *srv);
 const struct store *server_store(const struct server *srv);
 void server_stats_get(const struct server *srv, struct server_stats *st);
 uint64_t server_raft_index(const struct server *srv);
+/* NULL while writes are taken; after a failed log write or fsync, the
+ * cause to put in the 503 answer ("etcdserver: ..."). Valid until
+ * server_free. */
+const char *server_write_refusal(const struct server *srv);
 uint64_t server_raft_term(const struct server *srv);
 /* Member id (from the peer URLs and the cluster token) and cluster id
  * (from every initial member id); deterministic on every member. */
@@ -179,8 +200,10 @@ uint64_t server_compute_member_id(const struct cn_url_list *peer_urls,
 typedef int64_t server_clock_fn(void *ctx);
 /* Replaces the wall clock (fn NULL: the real one again). */
 void server_set_clock(struct server *srv, server_clock_fn *fn, void *ctx);
-/* Applies every pending proposal and delivers queued watch events now, as
- * the loop does at the end of an iteration. */
+/* Appends every queued proposal to the log and delivers queued watch
+ * events, as the loop does at the end of an iteration. When the loop is not
+ * running (tests, the fuzzer), it also syncs the log and applies them at
+ * once. */
 void server_flush(struct server *srv);
 /* Proposes a SYNC if a key's TTL has run out (the 500 ms timer's job). */
 void server_expire_check(struct server *srv);

@@ -1,0 +1,500 @@
+/*
+ * server_wal.c: the node's durability. Data dir lock, recovery at start,
+ * group commit of proposals through the write-ahead log (src/wal), periodic
+ * snapshots with purge, and the sticky stop after a failed write.
+ *
+ * Proposal states (QUEUED is server.c's queue):
+ *
+ *   QUEUED --server_wal_flush: wal_append_entry--> WAITING (srv->wait_*)
+ *   QUEUED --append fails (ENOMEM, log stopped)--> cb with the error
+ *   WAITING --the batch holding its record ends well--> APPLIED --> cb
+ *   WAITING --that batch fails--> cb with CN_ESTOPPED (and every later
+ *            proposal is refused: the log never takes a write again)
+ *
+ * Batches (docs/wal-format.md, driver contract): at most one in flight.
+ * server_wal_flush appends the loop iteration's proposals and, when no
+ * batch is in flight, hands everything appended to a batch that
+ * wal_batch_run writes and fdatasyncs on the thread pool. The after-work
+ * callback (on the loop) ends the batch, applies and answers every
+ * proposal the batch made durable, in log order, and at once starts the
+ * next batch with whatever was appended during the fsync: group commit
+ * without a timer. Nothing is applied before it is durable, so the store
+ * index each command takes depends on the log order only, and replaying
+ * the log at start rebuilds the same store.
+ *
+ * When the loop is not running (unit tests, the fuzzer), server_flush
+ * syncs on the calling thread instead (wal_sync) and applies at once.
+ *
+ * Snapshots, every --snapshot-count applied entries: store_snapshot_save on
+ * the loop, wal_snap_save on the thread pool (serving goes on), then on the
+ * loop the marker is appended; when the batch holding the marker has ended,
+ * wal_purge applies --max-snapshots and --max-wals.
+ */
+#include "server_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void server_wal_kick(struct server *srv);
+static void server_snap_maybe_start(struct server *srv);
+
+/* ---- --unsafe-no-fsync: the posix table without syncs ---- */
+
+static int nosync_sync(void *ctx, struct cn_fs_file *f, int data_only,
+                       char *errmsg)
+{
+    return CN_OK;
+}
+
+static int nosync_sync_dir(void *ctx, const char *path, char *errmsg)
+{
+    return CN_OK;
+}
+
+/* ---- open, recover, close ---- */
+
+static int mkdir_p(const char *path, char errmsg[CN_ERRMSG_SIZE])
+{
+    char tmp[1100];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(tmp)) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "bad data dir \"%.160s\"", path);
+        return CN_EINVAL;
+    }
+    memcpy(tmp, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (tmp[i] != '/' && tmp[i] != '\0')
+            continue;
+        char c = tmp[i];
+        tmp[i] = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+            snprintf(errmsg, CN_ERRMSG_SIZE, "cannot create %.160s: %s", tmp,
+                     strerror(errno));
+            return CN_EIO;
+        }
+        tmp[i] = c;
+    }
+    return CN_OK;
+}
+
+/* Loads the snapshot and replays the entries after it into the store. */
+static int server_restore(struct server *srv, const struct wal_recovery *rec,
+                          char errmsg[CN_ERRMSG_SIZE])
+{
+    if (!rec->created && rec->member_id != 0 && rec->cluster_id != 0) {
+        /* A restarted member keeps the identity its log was made with. */
+        srv->member_id = rec->member_id;
+        srv->cluster_id = rec->cluster_id;
+    }
+    int rc;
+    if (rec->snap_index != 0) {
+        rc = store_snapshot_load(srv->store, rec->snap_data.data,
+                                 rec->snap_data.len);
+        if (rc != CN_OK) {
+            snprintf(errmsg, CN_ERRMSG_SIZE,
+                     "snapshot at index %llu cannot be loaded (%s); restore "
+                     "this member from a backup, or remove its data dir and "
+                     "re-add it to the cluster",
+                     (unsigned long long)rec->snap_index, cn_strerror(rc));
+            return rc;
+        }
+    }
+    uint64_t index = rec->snap_index;
+    for (size_t i = 0; i < rec->entry_count; i++) {
+        const struct wal_entry *e = &rec->entries[i];
+        struct store_cmd cmd;
+        struct store_result res;
+        memset(&res, 0, sizeof(res));
+        rc = store_cmd_decode(e->data, e->len, &cmd);
+        if (rc == CN_OK)
+            rc = store_apply(srv->store, &cmd, &res);
+        store_result_close(&res);
+        if (rc != CN_OK) {
+            snprintf(errmsg, CN_ERRMSG_SIZE,
+                     "log entry %llu cannot be applied (%s); restore this "
+                     "member from a backup, or remove its data dir and "
+                     "re-add it to the cluster",
+                     (unsigned long long)e->index, cn_strerror(rc));
+            return rc;
+        }
+        index = e->index;
+    }
+    srv->raft_index = index;
+    srv->last_index = index;
+    srv->snap_index = rec->snap_index;
+    SRV_LOG(&srv->logger, CN_LOG_INFO,
+            "%s data dir %s: snapshot_index=%llu replayed=%zu "
+            "applied_index=%llu store_index=%llu",
+            rec->created ? "created" : "recovered", srv->cfg.data_dir,
+            (unsigned long long)rec->snap_index, rec->entry_count,
+            (unsigned long long)index,
+            (unsigned long long)store_index(srv->store));
+    return CN_OK;
+}
+
+int server_wal_open(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
+{
+    srv->fs = cn_fs_posix();
+    if (srv->cfg.unsafe_no_fsync) {
+        srv->fs_nosync = *cn_fs_posix();
+        srv->fs_nosync.sync = nosync_sync;
+        srv->fs_nosync.sync_dir = nosync_sync_dir;
+        srv->fs = &srv->fs_nosync;
+        SRV_LOG(&srv->logger, CN_LOG_WARN,
+                "--unsafe-no-fsync: acknowledged writes may be lost at a "
+                "power failure");
+    }
+    int rc = mkdir_p(srv->cfg.data_dir, errmsg);
+    if (rc != CN_OK)
+        return rc;
+    char why[CN_ERRMSG_SIZE] = "";
+    rc = wal_lock(srv->fs, srv->cfg.data_dir, &srv->wal_lock, why);
+    if (rc == CN_ELOCKED) {
+        snprintf(errmsg, CN_ERRMSG_SIZE,
+                 "data dir %.160s is in use by another cairn process",
+                 srv->cfg.data_dir);
+        return rc;
+    }
+    if (rc != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "cannot lock data dir: %s", why);
+        return rc;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct wal_config wc = {
+        .fs = srv->fs,
+        .data_dir = srv->cfg.data_dir,
+        .wal_dir = srv->cfg.wal_dir,
+        .max_snapshots = srv->cfg.max_snapshots,
+        .max_wals = srv->cfg.max_wals,
+        .cluster_id = srv->cluster_id,
+        .member_id = srv->member_id,
+        .seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^
+                ((uint64_t)getpid() << 48),
+    };
+    struct wal_recovery rec;
+    rc = wal_open(&wc, &srv->wal, &rec, why);
+    if (rc != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "%s", why);
+        goto err_after_lock;
+    }
+    if (rec.notes[0] != '\0')
+        SRV_LOG(&srv->logger, CN_LOG_WARN, "recovery: %s", rec.notes);
+    rc = server_restore(srv, &rec, errmsg);
+    wal_recovery_close(&rec);
+    if (rc != CN_OK)
+        goto err_after_open;
+    return CN_OK;
+
+err_after_open:
+    wal_close(srv->wal);
+    srv->wal = NULL;
+err_after_lock:
+    wal_unlock(srv->fs, srv->wal_lock);
+    srv->wal_lock = NULL;
+    return rc;
+}
+
+void server_wal_close(struct server *srv)
+{
+    if (srv->wal != NULL) {
+        CN_ASSERT(srv->batch == NULL && srv->snap_state != SERVER_SNAP_SAVING);
+        wal_close(srv->wal);
+        srv->wal = NULL;
+    }
+    if (srv->wal_lock != NULL) {
+        wal_unlock(srv->fs, srv->wal_lock);
+        srv->wal_lock = NULL;
+    }
+    cn_buf_close(&srv->enc);
+    cn_buf_close(&srv->snap_buf);
+}
+
+const char *server_write_refusal(const struct server *srv)
+{
+    return srv->wal_failed ? srv->wal_cause : NULL;
+}
+
+/* ---- proposals ---- */
+
+static void server_fail_proposal(struct server *srv, struct server_proposal *p,
+                                 int rc)
+{
+    srv->stats.proposals_pending--;
+    srv->stats.proposals_failed++;
+    p->rc = rc;
+    p->raft_index = srv->raft_index;
+    p->raft_term = srv->raft_term;
+    p->cb(p);
+}
+
+/* Fails every proposal waiting for the log, then every queued one. */
+void server_wal_fail_all(struct server *srv, int rc)
+{
+    while (srv->wait_head != NULL) {
+        struct server_proposal *p = srv->wait_head;
+        srv->wait_head = p->next;
+        if (srv->wait_head == NULL)
+            srv->wait_tail = NULL;
+        p->next = NULL;
+        server_fail_proposal(srv, p, rc);
+    }
+    while (srv->queue_head != NULL) {
+        struct server_proposal *p = srv->queue_head;
+        srv->queue_head = p->next;
+        if (srv->queue_head == NULL)
+            srv->queue_tail = NULL;
+        p->next = NULL;
+        server_fail_proposal(srv, p, rc);
+    }
+}
+
+static int server_wal_append_one(struct server *srv, struct server_proposal *p)
+{
+    cn_buf_reset(&srv->enc);
+    int rc = store_cmd_encode(&p->cmd, &srv->enc);
+    if (rc != CN_OK)
+        return rc;
+    uint64_t index = srv->last_index + 1;
+    struct cn_slice payload = {srv->enc.data, srv->enc.len};
+    rc = wal_append_entry(srv->wal, index, srv->raft_term, payload);
+    if (rc != CN_OK)
+        return rc;
+    struct wal_pos pos;
+    wal_appended(srv->wal, &pos);
+    p->wal_seq = pos.seq;
+    p->raft_index = index;
+    srv->last_index = index;
+    srv->stats.wal_entries++;
+    return CN_OK;
+}
+
+/* The log failed: refuse writes from now on, say so once. */
+static void server_wal_failed(struct server *srv, int rc)
+{
+    if (!srv->wal_failed) {
+        srv->wal_failed = 1;
+        SRV_LOG(&srv->logger, CN_LOG_ERROR,
+                "write-ahead log failed, refusing every write from now on "
+                "(reads go on; restart once the disk is fixed): %s",
+                wal_errmsg(srv->wal)[0] != '\0' ? wal_errmsg(srv->wal)
+                                                : cn_strerror(rc));
+        snprintf(srv->wal_cause, sizeof(srv->wal_cause),
+                 "etcdserver: disk write failed (%s); this member takes no "
+                 "writes until it is restarted",
+                 cn_strerror(rc == CN_ESTOPPED ? CN_EIO : rc));
+    }
+    server_wal_fail_all(srv, CN_ESTOPPED);
+}
+
+/* Applies and answers every waiting proposal whose record is durable. */
+static void server_wal_complete(struct server *srv, uint64_t seq)
+{
+    while (srv->wait_head != NULL && srv->wait_head->wal_seq <= seq) {
+        struct server_proposal *p = srv->wait_head;
+        srv->wait_head = p->next;
+        if (srv->wait_head == NULL)
+            srv->wait_tail = NULL;
+        p->next = NULL;
+        server_apply_durable(srv, p);
+    }
+}
+
+static void server_snap_purge(struct server *srv)
+{
+    srv->snap_state = SERVER_SNAP_IDLE;
+    srv->snap_index = srv->snap_save_index;
+    srv->stats.snapshots++;
+    struct wal_purge_result pr = {0, 0};
+    char why[CN_ERRMSG_SIZE] = "";
+    int rc = wal_purge(srv->wal, &pr, why);
+    if (rc != CN_OK)
+        SRV_LOG(&srv->logger, CN_LOG_WARN,
+                "snapshot at index %llu saved, but purging old files "
+                "failed: %s",
+                (unsigned long long)srv->snap_index, why);
+    else
+        SRV_LOG(&srv->logger, CN_LOG_INFO,
+                "saved snapshot at index %llu; purged %u snapshots and %u "
+                "log segments",
+                (unsigned long long)srv->snap_index, pr.snaps_removed,
+                pr.segments_removed);
+}
+
+/* A batch (or a sync) ended with rc; pos is the durable position. */
+static void server_wal_done(struct server *srv, int rc,
+                            const struct wal_pos *pos)
+{
+    if (rc != CN_OK) {
+        server_wal_failed(srv, rc);
+        return;
+    }
+    srv->stats.wal_batches++;
+    server_wal_complete(srv, pos->seq);
+    if (srv->snap_state == SERVER_SNAP_MARKED &&
+        pos->seq >= srv->snap_marker_seq)
+        server_snap_purge(srv);
+    server_snap_maybe_start(srv);
+}
+
+/* Without a running loop: make everything appended durable now. */
+static void server_wal_sync_now(struct server *srv)
+{
+    if (srv->wal_failed ||
+        (srv->wait_head == NULL && wal_pending_bytes(srv->wal) == 0))
+        return;
+    struct wal_pos pos;
+    int rc = wal_sync(srv->wal, &pos);
+    if (rc == CN_ENOMEM) {
+        server_wal_fail_all(srv, CN_ENOMEM);
+        return;
+    }
+    server_wal_done(srv, rc, &pos);
+}
+
+static void on_batch_work(uv_work_t *req)
+{
+    struct server *srv = req->data;
+    srv->batch_rc = wal_batch_run(srv->batch);
+}
+
+static void on_batch_done(uv_work_t *req, int status)
+{
+    struct server *srv = req->data;
+    struct wal_batch *b = srv->batch;
+    struct wal_pos pos;
+    (void)status; /* never cancelled: a batch always runs */
+    srv->batch = NULL;
+    int rc = wal_batch_end(srv->wal, b, &pos);
+    server_wal_done(srv, rc, &pos);
+    /* Group commit: what was appended during the fsync goes now. */
+    server_wal_kick(srv);
+}
+
+/* Starts a batch with everything appended, unless one is in flight. */
+static void server_wal_kick(struct server *srv)
+{
+    if (srv->batch != NULL || srv->wal_failed)
+        return;
+    struct wal_batch *b = NULL;
+    int rc = wal_batch_begin(srv->wal, &b);
+    if (rc == CN_ENOMEM) {
+        SRV_LOG(&srv->logger, CN_LOG_WARN, "log batch: out of memory");
+        if (srv->stopping)
+            server_wal_fail_all(srv, CN_ENOMEM);
+        else
+            server_schedule_flush(srv); /* try again next iteration */
+        return;
+    }
+    if (rc != CN_OK) {
+        server_wal_failed(srv, rc);
+        return;
+    }
+    if (b == NULL)
+        return;
+    srv->batch = b;
+    srv->batch_work.data = srv;
+    rc = uv_queue_work(&srv->loop, &srv->batch_work, on_batch_work,
+                       on_batch_done);
+    CN_ASSERT(rc == 0);
+}
+
+void server_wal_flush(struct server *srv)
+{
+    struct server_proposal *p = srv->queue_head;
+    srv->queue_head = srv->queue_tail = NULL;
+    while (p != NULL) {
+        struct server_proposal *next = p->next;
+        p->next = NULL;
+        int rc = srv->wal_failed ? CN_ESTOPPED : server_wal_append_one(srv, p);
+        if (rc == CN_OK) {
+            if (srv->wait_tail != NULL)
+                srv->wait_tail->next = p;
+            else
+                srv->wait_head = p;
+            srv->wait_tail = p;
+        } else {
+            if (rc != CN_ESTOPPED)
+                SRV_LOG(&srv->logger, CN_LOG_WARN, "log append failed: %s",
+                        cn_strerror(rc));
+            server_fail_proposal(srv, p, rc);
+        }
+        p = next;
+    }
+    if (srv->handles_started)
+        server_wal_kick(srv);
+    else
+        server_wal_sync_now(srv);
+}
+
+/* ---- snapshots ---- */
+
+static void on_snap_work(uv_work_t *req)
+{
+    struct server *srv = req->data;
+    struct cn_slice data = {srv->snap_buf.data, srv->snap_buf.len};
+    srv->snap_rc = wal_snap_save(srv->wal, srv->snap_save_index, srv->raft_term,
+                                 data, srv->snap_errmsg);
+}
+
+static void on_snap_done(uv_work_t *req, int status)
+{
+    struct server *srv = req->data;
+    (void)status;
+    cn_buf_close(&srv->snap_buf); /* can be large: not kept */
+    uint64_t index = srv->snap_save_index;
+    int rc = srv->snap_rc;
+    if (rc == CN_OK && !srv->wal_failed)
+        rc = wal_append_snapshot(srv->wal, index, srv->raft_term);
+    if (rc != CN_OK) {
+        /* Not sticky: the older snapshots and the log are intact. */
+        srv->snap_state = SERVER_SNAP_IDLE;
+        srv->snap_index = index; /* next try after --snapshot-count more */
+        if (!srv->wal_failed)
+            SRV_LOG(&srv->logger, CN_LOG_WARN,
+                    "snapshot at index %llu failed: %s",
+                    (unsigned long long)index,
+                    rc == srv->snap_rc ? srv->snap_errmsg : cn_strerror(rc));
+        return;
+    }
+    struct wal_pos pos;
+    wal_appended(srv->wal, &pos);
+    srv->snap_marker_seq = pos.seq;
+    srv->snap_state = SERVER_SNAP_MARKED;
+    if (srv->handles_started)
+        server_wal_kick(srv);
+    else
+        server_wal_sync_now(srv);
+}
+
+static void server_snap_maybe_start(struct server *srv)
+{
+    uint64_t every = srv->cfg.snapshot_count;
+    if (every == 0 || srv->snap_state != SERVER_SNAP_IDLE || srv->wal_failed ||
+        srv->raft_index < srv->snap_index + every)
+        return;
+    cn_buf_reset(&srv->snap_buf);
+    int rc = store_snapshot_save(srv->store, &srv->snap_buf);
+    if (rc != CN_OK) {
+        SRV_LOG(&srv->logger, CN_LOG_WARN, "snapshot at index %llu: %s",
+                (unsigned long long)srv->raft_index, cn_strerror(rc));
+        cn_buf_close(&srv->snap_buf);
+        srv->snap_index = srv->raft_index;
+        return;
+    }
+    srv->snap_save_index = srv->raft_index;
+    srv->snap_state = SERVER_SNAP_SAVING;
+    srv->snap_errmsg[0] = '\0';
+    srv->snap_work.data = srv;
+    if (!srv->handles_started) {
+        on_snap_work(&srv->snap_work);
+        on_snap_done(&srv->snap_work, 0);
+        return;
+    }
+    rc = uv_queue_work(&srv->loop, &srv->snap_work, on_snap_work, on_snap_done);
+    CN_ASSERT(rc == 0);
+}
