@@ -256,33 +256,6 @@ int store_stats_json(const struct store *s, struct cn_buf *out)
 
 /* ---- paths ------------------------------------------------------------- */
 
-/* A clean key path: "/" or "/a/b"; no empty, "." or ".." segment, no
- * trailing '/', within the key and depth limits. */
-static int path_valid(struct cn_slice p)
-{
-    if (p.len == 0 || p.base == NULL || p.base[0] != '/' ||
-        p.len > CN_STORE_KEY_BYTES_MAX)
-        return 0;
-    if (p.len == 1)
-        return 1;
-    size_t depth = 0, i = 1;
-    while (i <= p.len) {
-        size_t j = i;
-        while (j < p.len && p.base[j] != '/')
-            j++;
-        size_t seg = j - i;
-        if (seg == 0)
-            return 0;
-        if ((seg == 1 && p.base[i] == '.') ||
-            (seg == 2 && p.base[i] == '.' && p.base[i + 1] == '.'))
-            return 0;
-        if (++depth > CN_STORE_DEPTH_MAX)
-            return 0;
-        i = j + 1;
-    }
-    return 1;
-}
-
 /* etcd's internalGet. On failure returns NULL, *ecode 100 or 104 and
  * *cause_len: the cause is the first cause_len bytes of path. */
 static struct store_node *tree_get(struct store *s, const char *path,
@@ -975,12 +948,12 @@ static int node_ptr_cmp(const void *a, const void *b)
     return store_heap_less(x, y) ? -1 : store_heap_less(y, x) ? 1 : 0;
 }
 
-/* Collects heap entries with expire_ns <= now (a pruned walk of the heap),
- * in expiry order. */
+/* Collects heap entries with expire_ns <= now (a pruned walk of the heap:
+ * O(expired)), in expiry order. */
 static int expired_collect(struct store *s, int64_t now,
                            struct store_node ***out, size_t *count)
 {
-    size_t cap = 16, n = 0, top = 0;
+    size_t cap = 16, n = 0, top = 0, scap = 16;
     struct store_node **arr = NULL;
     uint32_t *stack = NULL;
     *out = NULL;
@@ -988,7 +961,7 @@ static int expired_collect(struct store *s, int64_t now,
     if (s->heap.len == 0 || s->heap.a[0]->expire_ns > now)
         return CN_OK;
     arr = cn_malloc(cap * sizeof(*arr));
-    stack = cn_malloc((size_t)s->heap.len * sizeof(*stack));
+    stack = cn_malloc(scap * sizeof(*stack));
     if (arr == NULL || stack == NULL)
         goto err;
     stack[top++] = 0;
@@ -1005,6 +978,13 @@ static int expired_collect(struct store *s, int64_t now,
             cap *= 2;
         }
         arr[n++] = x;
+        if (top + 2 > scap) {
+            uint32_t *ns = cn_realloc(stack, scap * 2 * sizeof(*stack));
+            if (ns == NULL)
+                goto err;
+            stack = ns;
+            scap *= 2;
+        }
         uint64_t l = 2 * (uint64_t)i + 1;
         if (l < s->heap.len)
             stack[top++] = (uint32_t)l;
@@ -1118,7 +1098,7 @@ int store_apply(struct store *s, const struct store_cmd *c,
 {
     if (c->method == STORE_CMD_SYNC)
         return apply_sync(s, c, res);
-    if (!path_valid(c->path))
+    if (!store_path_valid(c->path))
         return CN_EINVAL;
     switch (c->method) {
     case STORE_CMD_POST:
@@ -1146,7 +1126,7 @@ int store_apply(struct store *s, const struct store_cmd *c,
 int store_get(struct store *s, struct cn_slice path, int recursive, int sorted,
               int64_t now_ns, struct store_result *res)
 {
-    if (!path_valid(path))
+    if (!store_path_valid(path))
         return CN_EINVAL;
     int ecode = 0;
     size_t cause_len = 0;

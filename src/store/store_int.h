@@ -143,6 +143,8 @@ struct store {
 };
 
 /* store_tree.c */
+/* 1 for a clean key path: "/" or "/a/b" (see store.h). */
+int store_path_valid(struct cn_slice p);
 uint32_t store_hash(const char *p, size_t n);
 struct store_node *store_node_new(const char *name, size_t len, int is_dir);
 /* Frees n and its subtree; does not touch the heap or the parent. */

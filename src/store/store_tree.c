@@ -23,6 +23,33 @@ uint32_t store_hash(const char *p, size_t n)
     return h;
 }
 
+/* A clean key path: "/" or "/a/b"; no empty, "." or ".." segment, no
+ * trailing '/', within the key and depth limits. */
+int store_path_valid(struct cn_slice p)
+{
+    if (p.len == 0 || p.base == NULL || p.base[0] != '/' ||
+        p.len > CN_STORE_KEY_BYTES_MAX)
+        return 0;
+    if (p.len == 1)
+        return 1;
+    size_t depth = 0, i = 1;
+    while (i <= p.len) {
+        size_t j = i;
+        while (j < p.len && p.base[j] != '/')
+            j++;
+        size_t seg = j - i;
+        if (seg == 0)
+            return 0;
+        if ((seg == 1 && p.base[i] == '.') ||
+            (seg == 2 && p.base[i] == '.' && p.base[i + 1] == '.'))
+            return 0;
+        if (++depth > CN_STORE_DEPTH_MAX)
+            return 0;
+        i = j + 1;
+    }
+    return 1;
+}
+
 struct store_node *store_node_new(const char *name, size_t len, int is_dir)
 {
     struct store_node *n = cn_malloc(sizeof(*n) + len + 1);

@@ -253,19 +253,23 @@ void store_hub_close(struct store *s)
 
 /* ---- waking watchers --------------------------------------------------- */
 
-/* Queues ev for w (ring reserved by the caller). */
-static void deliver(struct store *s, struct store_watcher *w,
-                    struct store_event *ev)
+/* Queues ev for w (ring reserved by the caller). Returns 1 when w was
+ * removed (and freed). */
+static int deliver(struct store *s, struct store_watcher *w,
+                   struct store_event *ev)
 {
     if (w->stream && w->pending >= CN_STORE_STREAM_QUEUE_EVENTS_MAX) {
         ring_at(&s->ring, w->last_seq)->last = 1;
         watcher_remove(s, w);
-        return;
+        return 1;
     }
     w->last_seq = ring_push(&s->ring, w->id, ev, !w->stream);
     w->pending++;
-    if (!w->stream)
+    if (!w->stream) {
         watcher_remove(s, w);
+        return 1;
+    }
+    return 0;
 }
 
 /* etcd's isHidden(watchPath, keyPath) for a watch path that is the key or
@@ -389,9 +393,7 @@ int store_watch(struct store *s, struct cn_slice path, int recursive,
                 struct store_result *res)
 {
     *watcher_id = 0;
-    if (path.len == 0 || path.base == NULL || path.base[0] != '/' ||
-        path.len > CN_STORE_KEY_BYTES_MAX ||
-        (path.len > 1 && path.base[path.len - 1] == '/'))
+    if (!store_path_valid(path))
         return CN_EINVAL;
     if (s->watcher_count >= s->cfg.watchers_max)
         return CN_EBUSY;
@@ -473,8 +475,9 @@ int store_watch(struct store *s, struct cn_slice path, int recursive,
         struct store_event *e = hist_at(s, i);
         if (e->index >= since_index &&
             hist_match(e, path.base, path.len, recursive)) {
-            deliver(s, w, e);
             matches--;
+            if (deliver(s, w, e))
+                break; /* more history than a stream may queue: ended */
         }
     }
     *watcher_id = id;

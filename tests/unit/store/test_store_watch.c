@@ -337,3 +337,61 @@ TEST(store_watch_cost_independent_of_unrelated_watchers)
     store_result_close(&wres);
     st_done(s);
 }
+
+TEST(store_watch_stream_replay_longer_than_queue_limit_ends_watch)
+{
+    struct store *s = NULL;
+    struct store_config cfg = {0};
+    cfg.history_events = CN_STORE_STREAM_QUEUE_EVENTS_MAX + 100;
+    REQUIRE_EQ(store_new(&s, &cfg), CN_OK);
+    for (uint32_t i = 0; i < cfg.history_events; i++)
+        REQUIRE_EQ(st_run(s, st_put("/k", "v")), CN_OK);
+    uint64_t w = watch(s, "/k", 0, 1, 1);
+    CHECK_EQ(store_watcher_count(s), 0);
+    uint32_t got = 0;
+    int last = 0;
+    while (!last && pop(s, NULL, NULL, &last) == w)
+        got++;
+    CHECK_EQ(got, CN_STORE_STREAM_QUEUE_EVENTS_MAX);
+    CHECK_EQ(last, 1);
+    CHECK_EQ(pop(s, NULL, NULL, NULL), 0);
+    store_result_close(&wres);
+    st_done(s);
+}
+
+TEST(store_watch_sync_expiring_many_keys_wakes_stream_in_order)
+{
+    struct store *s = st_new();
+    char k[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(k, sizeof(k), "/e/%d", i);
+        struct store_cmd c = st_put(k, "v");
+        c.expire_ns = T0 + (i % 7 + 1) * SEC;
+        REQUIRE_EQ(st_run(s, c), CN_OK);
+    }
+    uint64_t w = watch(s, "/e", 1, 1, 0);
+    struct store_cmd sync = st_cmd(STORE_CMD_SYNC, "");
+    sync.now_ns = T0 + 10 * SEC;
+    REQUIRE_EQ(st_run(s, sync), CN_OK);
+    CHECK_EQ(store_index(s), 6000);
+    CHECK_EQ(store_key_count(s), 1);
+    struct store_delivery d;
+    uint64_t want = 3001;
+    int64_t prev_exp = 0;
+    while (store_next_delivery(s, &d)) {
+        CHECK_EQ(d.watcher_id, w);
+        CHECK_EQ(d.event->index, want);
+        want++;
+        CHECK_EQ(d.event->action, STORE_ACT_EXPIRE);
+        /* expiry order: earlier deadlines first */
+        const char *e = strstr(d.event->json, "00:00:0");
+        REQUIRE(e != NULL);
+        int64_t exp = e[7] - '0';
+        CHECK(exp >= prev_exp);
+        prev_exp = exp;
+        store_event_unref(d.event);
+    }
+    CHECK_EQ(want, 6001);
+    store_result_close(&wres);
+    st_done(s);
+}
