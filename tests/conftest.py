@@ -22,59 +22,21 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pylib.cluster import Server  # noqa: E402
-
-_live = []
-
-
-def _new(kind, **kw):
-    if kind == "cairn":
-        return Server.cairn(**kw)
-    if kind == "etcd":
-        return Server.etcd(**kw)
-    if kind == "target":
-        return Server.target(**kw)
-    raise ValueError(kind)
-
-
-def _finish(s):
-    s.stop()
-    if s in _live:
-        _live.remove(s)
-    report = s.sanitizer_report()
-    s_tmp = s.tmp
-    if report:
-        pytest.fail("sanitizer report in %s log (%s):\n%s" %
-                    (s.kind, s.log_path, report), pytrace=False)
-    if not os.environ.get("CAIRN_KEEP_LOGS"):
-        import shutil
-        shutil.rmtree(s_tmp, ignore_errors=True)
-
-
-def _started(kind, **kw):
-    s = _new(kind, **kw)
-    _live.append(s)
-    try:
-        s.start()
-    except Exception as e:  # noqa: B902
-        _live.remove(s)
-        s.stop()
-        pytest.fail("could not start %s: %s" % (kind, e), pytrace=False)
-    return s
+from pylib.procs import finish, live, new_server, started  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def server():
-    s = _started("target")
+    s = started("target")
     yield s
-    _finish(s)
+    finish(s)
 
 
 @pytest.fixture(scope="module")
 def etcd_server():
-    s = _started("etcd")
+    s = started("etcd")
     yield s
-    _finish(s)
+    finish(s)
 
 
 @pytest.fixture
@@ -83,16 +45,16 @@ def make_server():
 
     def make(kind="target", start=True, **kw):
         if start:
-            s = _started(kind, **kw)
+            s = started(kind, **kw)
         else:
-            s = _new(kind, **kw)
-            _live.append(s)
+            s = new_server(kind, **kw)
+            live.append(s)
         mine.append(s)
         return s
 
     yield make
     for s in mine:
-        _finish(s)
+        finish(s)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -100,5 +62,5 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     if rep.when == "call" and rep.failed:
-        for s in list(_live):
+        for s in list(live):
             rep.sections.append(("server log %s" % s.kind, s.log_tail(30)))

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from pylib import differential
+from pylib.procs import finish, started
 
 MODE = os.environ.get("CAIRN_DIFF_MODE", "cairn")
 
@@ -27,17 +28,16 @@ def sides(module_sides):
 
 @pytest.fixture(scope="module")
 def module_sides():
-    from conftest import _finish, _started
-    a = _started("etcd" if MODE == "etcd" else "cairn")
-    b = _started("etcd")
+    a = started("etcd" if MODE == "etcd" else "cairn")
+    b = started("etcd")
     sa = differential.Side(a, "A:" + a.kind)
     sb = differential.Side(b, "B:" + b.kind)
     yield sa, sb
     for s in (sa, sb):
         if s.conn:
             s.conn.close()
-    _finish(a)
-    _finish(b)
+    finish(a)
+    finish(b)
 
 
 def run(sides, *ops):

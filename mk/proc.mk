@@ -1,0 +1,37 @@
+# Process-level test stages (pytest, Debian's /usr/bin/python3): real cairn
+# and etcd processes on 127.0.0.1, see docs/testing.md.
+#   check-proc       integration suites + etcd differential, CAIRN_BIN=$(B)/cairn
+#   check-proc-asan  the same against the ASan+UBSan build (build-asan/); a
+#                    sanitizer report in any server's log fails its test
+# Useful variables: PYTEST_ARGS (e.g. -x, -k watch), CAIRN_DIFF_OPS,
+# CAIRN_DIFF_SEEDS, CAIRN_DIFF_MODE=etcd, CAIRN_TEST_TARGET=etcd.
+
+TEST_STAGES += check-proc check-proc-asan
+PROC_PYTHON ?= /usr/bin/python3
+PROC_ASAN_B ?= build-asan
+PROC_TESTS ?= tests/integration tests/compat
+PYTEST_ARGS ?=
+# The ASan build is several times slower: fewer differential ops per seed.
+PROC_ASAN_DIFF_OPS ?= 300
+
+.PHONY: check-proc check-proc-asan check-proc-etcd
+
+check-proc: $(B)/cairn
+	CAIRN_BIN=$(B)/cairn $(PROC_PYTHON) -m pytest -q -p no:cacheprovider \
+	    $(PYTEST_ARGS) $(PROC_TESTS)
+
+check-proc-asan:
+	@$(MAKE) --no-print-directory SAN=1 B=$(PROC_ASAN_B) programs
+	CAIRN_BIN=$(PROC_ASAN_B)/cairn \
+	ASAN_OPTIONS=detect_leaks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1 \
+	CAIRN_DIFF_OPS=$${CAIRN_DIFF_OPS:-$(PROC_ASAN_DIFF_OPS)} \
+	    $(PROC_PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) \
+	    $(PROC_TESTS)
+
+# Not a stage: the same suites against etcd itself, and the differential
+# etcd against etcd. Both must pass; they validate the tests and the
+# differential's normalisation.
+check-proc-etcd:
+	CAIRN_TEST_TARGET=etcd CAIRN_DIFF_MODE=etcd $(PROC_PYTHON) -m pytest -q \
+	    -p no:cacheprovider $(PYTEST_ARGS) $(PROC_TESTS)

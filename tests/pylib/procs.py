@@ -1,0 +1,47 @@
+"""Servers started on behalf of tests: started by kind, stopped by pid at
+teardown, their logs checked for sanitizer reports (see tests/conftest.py).
+"""
+
+import os
+import shutil
+
+import pytest
+
+from pylib.cluster import Server
+
+live = []
+
+
+def new_server(kind, **kw):
+    if kind == "cairn":
+        return Server.cairn(**kw)
+    if kind == "etcd":
+        return Server.etcd(**kw)
+    if kind == "target":
+        return Server.target(**kw)
+    raise ValueError(kind)
+
+
+def finish(s):
+    s.stop()
+    if s in live:
+        live.remove(s)
+    report = s.sanitizer_report()
+    s_tmp = s.tmp
+    if report:
+        pytest.fail("sanitizer report in %s log (%s):\n%s" %
+                    (s.kind, s.log_path, report), pytrace=False)
+    if not os.environ.get("CAIRN_KEEP_LOGS"):
+        shutil.rmtree(s_tmp, ignore_errors=True)
+
+
+def started(kind, **kw):
+    s = new_server(kind, **kw)
+    live.append(s)
+    try:
+        s.start()
+    except Exception as e:  # noqa: B902
+        live.remove(s)
+        s.stop()
+        pytest.fail("could not start %s: %s" % (kind, e), pytrace=False)
+    return s
