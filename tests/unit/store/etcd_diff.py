@@ -47,13 +47,24 @@ def start_etcd(tmp):
          '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
          '--initial-cluster', 'default=' + peer],
         stdout=log, stderr=subprocess.STDOUT)
-    for _ in range(100):
+    # Ready once it answers and its own startup writes (member attributes,
+    # cluster version) are done: the index has not moved for 1.5 s.
+    last, stable_since, deadline = None, None, time.time() + 30
+    while time.time() < deadline:
         try:
-            urllib.request.urlopen(client + '/v2/keys/', timeout=1).read()
-            return proc, client
+            with urllib.request.urlopen(client + '/v2/keys/', timeout=1) as r:
+                idx = r.headers.get('X-Etcd-Index')
         except Exception:
-            time.sleep(0.1)
+            idx = None
+        now = time.time()
+        if idx is not None and idx == last:
+            if now - stable_since >= 1.5:
+                return proc, client
+        else:
+            last, stable_since = idx, now
+        time.sleep(0.1)
     proc.kill()
+    proc.wait()
     raise SystemExit('etcd did not start; see ' + log.name)
 
 
@@ -132,17 +143,63 @@ def gen(rnd, cur):
     return method, k, p
 
 
+# Fixed cases first: odd flag combinations, then TTL expiry of a key and of
+# a directory (etcd expires them itself; the store on SYNC), checked through
+# GETs and watches answered from history. '+N' in waitIndex is relative to
+# the index before the case list.
+FIXED = [
+    ('PUT', '/f', {'value': 'x'}),
+    ('PUT', '/f', {'dir': 'true', 'prevExist': 'true'}),
+    ('GET', '/f', {}),
+    ('PUT', '/dv', {'dir': 'true', 'value': 'zz'}),
+    ('POST', '/pd', {'dir': 'true'}),
+    ('GET', '/pd', {'recursive': 'true'}),
+    ('PUT', '/f', {'value': 'y', 'prevExist': 'true', 'prevIndex': '0'}),
+    ('DELETE', '/f', {'prevIndex': '0'}),
+    ('PUT', '/a/b/c', {'value': '1', 'ttl': '100'}),
+    ('PUT', '/a/b', {'prevExist': 'true', 'dir': 'true'}),
+    ('GET', '/a', {'recursive': 'true'}),
+    ('DELETE', '/a/b/c', {'dir': 'true'}),
+    ('DELETE', '/a', {'recursive': 'true', 'dir': 'false'}),
+    ('PUT', '/tx', {'value': 'gone', 'ttl': '1'}),
+    ('PUT', '/td/k', {'value': '1'}),
+    ('PUT', '/td', {'dir': 'true', 'prevExist': 'true', 'ttl': '1'}),
+    ('SLEEP', '', {}),
+    ('SYNC', '/', {}),
+    ('GET', '/', {'recursive': 'true', 'sorted': 'true'}),
+    ('WATCH', '/tx', {'waitIndex': '+12'}),
+    ('WATCH', '/td/k', {'waitIndex': '+13'}),
+    ('WATCH', '/', {'waitIndex': '+14', 'recursive': 'true'}),
+    ('WATCH', '/', {'waitIndex': '+15', 'recursive': 'true'}),
+    ('DELETE', '/dv', {'dir': 'true'}),
+    ('DELETE', '/pd', {'recursive': 'true'}),
+]
+
+
 def run(harness, base, seed, ops):
     rnd = random.Random(seed)
     _, _, idx = request(base, 'GET', '/', {})
     cur = int(idx)
+    start = cur
     h = subprocess.Popen([harness, str(cur)], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
     diffs = 0
     counts = {}
-    for i in range(ops):
-        method, k, p = gen(rnd, cur)
-        if method == 'WATCH':
+    fixed = list(FIXED)
+    for i in range(len(FIXED) + ops):
+        if fixed:
+            method, k, p = fixed.pop(0)
+            p = dict(p)
+            if p.get('waitIndex', '').startswith('+'):
+                p['waitIndex'] = str(start + int(p['waitIndex'][1:]))
+            if method == 'SLEEP':
+                time.sleep(2.5)  # etcd expires within ~0.5 s of the TTL
+                continue
+        else:
+            method, k, p = gen(rnd, cur)
+        if method == 'SYNC':
+            es, eb = '200', ''
+        elif method == 'WATCH':
             q = dict(p)
             q['wait'] = 'true'
             try:
@@ -159,6 +216,8 @@ def run(harness, base, seed, ops):
         h.stdin.flush()
         out = h.stdout.readline().strip()
         hs, hb = out.split(' ', 1) if ' ' in out else (out, '')
+        if os.environ.get('STORE_DIFF_VERBOSE'):
+            print(method, k, p, '->', es, eb)
         if es != hs or norm(eb) != norm(hb):
             diffs += 1
             print('DIFF seed %d op %d: %s' % (seed, i, line.strip()))

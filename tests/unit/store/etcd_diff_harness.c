@@ -2,8 +2,9 @@
  * etcd_diff_harness: reads requests "METHOD PATH QUERY" (PATH and QUERY
  * percent-encoded, QUERY as in a URL) on stdin, maps them onto the store as
  * the HTTP layer does, and prints "STATUS BODY" per request. METHOD is GET,
- * PUT, POST, DELETE, or WATCH (a non-stream watch answered from history:
- * prints the event, or "WAIT" when none is there yet). argv[1] is how many
+ * PUT, POST, DELETE, WATCH (a non-stream watch answered from history:
+ * prints the event, or "WAIT" when none is there yet) or SYNC (expire what
+ * is due by the wall clock; prints "200 "). argv[1] is how many
  * writes to a hidden key to make first, so indexes line up with an etcd
  * whose store already holds its membership entries. Used by etcd_diff.py.
  */
@@ -154,7 +155,11 @@ int main(int argc, char **argv)
         }
         struct store_result res = {0};
         int rc;
-        if (!strcmp(m, "GET")) {
+        if (!strcmp(m, "SYNC")) {
+            r.cmd.method = STORE_CMD_SYNC;
+            r.cmd.now_ns = wall_ns();
+            rc = store_apply(s, &r.cmd, &res);
+        } else if (!strcmp(m, "GET")) {
             rc = store_get(s, r.cmd.path, r.recursive, r.sorted, wall_ns(),
                            &res);
         } else {
