@@ -27,15 +27,14 @@
 struct store_event *store_event_alloc(int action, const char *key,
                                       size_t key_len)
 {
-    struct store_event *ev = cn_malloc(sizeof(*ev));
+    /* the key lives in the same block, right after the struct */
+    struct store_event *ev = cn_malloc(sizeof(*ev) + key_len + 1);
     if (ev == NULL)
         return NULL;
     memset(ev, 0, sizeof(*ev));
-    ev->key = cn_strndup(key, key_len);
-    if (ev->key == NULL) {
-        cn_free(ev);
-        return NULL;
-    }
+    ev->key = (char *)(ev + 1);
+    memcpy(ev->key, key, key_len);
+    ev->key[key_len] = '\0';
     ev->key_len = key_len;
     ev->refs = 1;
     ev->action = action;
@@ -54,7 +53,6 @@ void store_event_unref(struct store_event *ev)
     CN_ASSERT(ev->refs > 0);
     if (--ev->refs > 0)
         return;
-    cn_free(ev->key);
     cn_free(ev->json);
     cn_free(ev);
 }

@@ -209,7 +209,7 @@ static void feed(struct store *s, uint64_t seed, int count, int via_codec)
 
 TEST(store_same_commands_give_identical_snapshots)
 {
-    for (uint64_t seed = 1; seed <= 5; seed++) {
+    for (uint64_t seed = 1; seed <= 3; seed++) {
         struct store *a = st_new(), *b = st_new();
         feed(a, seed, 3000, 0);
         feed(b, seed, 3000, 1);
