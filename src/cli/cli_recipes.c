@@ -232,26 +232,72 @@ static void reg_beat(struct reg *r, int healthy)
     cli_etcd_error_close(&e);
 }
 
-static void reg_delete(struct reg *r)
+/* The modifiedIndex of our own registration, read back from the store:
+ * used when a signal cut a write short after the server applied it, so our
+ * remembered index is stale. 0 when the key is gone or holds another
+ * address (someone else's registration: leave it alone). */
+static uint64_t reg_current_index(struct reg *r)
 {
-    if (r->written_healthy < 0)
-        return;
+    struct cli_resp resp;
+    struct cli_etcd_error e;
+    uint64_t index = 0;
+    int res = cli_recipe_call(&r->cl, r->g, "GET", r->key, "quorum=true", NULL,
+                              CLI_REQ_ONESHOT, 0, &resp, &e);
+    if (res == CLI_KEYS_OK && resp.node != NULL) {
+        struct cli_service_value v;
+        const char *val = resp.node->value;
+        if (cli_json_service_decode(val, strlen(val), &v) == CN_OK) {
+            if (v.addr != NULL && strcmp(v.addr, r->addr) == 0)
+                index = resp.node->modified_index;
+            cli_service_value_close(&v);
+        }
+    }
+    cli_resp_close(&resp);
+    cli_etcd_error_close(&e);
+    return index;
+}
+
+/* Compare-and-delete of our registration at index. Returns CLI_KEYS_*;
+ * *code is the etcd error code on CLI_KEYS_ETCD. */
+static int reg_delete_at(struct reg *r, uint64_t index, int *code)
+{
     struct cn_buf q = {0};
     char num[32];
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)r->index);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)index);
     cli_form_add(&q, "prevIndex", num);
     struct cli_resp resp;
     struct cli_etcd_error e;
     int res = cli_recipe_call(&r->cl, r->g, "DELETE", r->key, q.data, NULL,
                               CLI_REQ_ONESHOT, 0, &resp, &e);
+    *code = res == CLI_KEYS_ETCD ? e.code : 0;
     if (res == CLI_KEYS_OK)
         cli_recipe_log("register", "%s removed", r->key);
-    else
+    else if (res != CLI_KEYS_ETCD || e.code != 101)
         cli_recipe_log("register", "%s not removed: %s", r->key,
                        res == CLI_KEYS_ETCD ? e.message : r->cl.fail.data);
     cli_resp_close(&resp);
     cli_etcd_error_close(&e);
     cn_buf_close(&q);
+    return res;
+}
+
+/* Removes our registration. A write cut short by the signal that ends us
+ * may have been applied without our learning its index (or, for the first
+ * write, at all): on a failed compare, or when nothing was confirmed, the
+ * current index of a registration with our address is read back and the
+ * delete retried, a bounded number of times. */
+static void reg_delete(struct reg *r)
+{
+    uint64_t index = r->written_healthy >= 0 ? r->index : 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (index == 0 && (index = reg_current_index(r)) == 0)
+            return;
+        int code = 0;
+        int res = reg_delete_at(r, index, &code);
+        if (res != CLI_KEYS_ETCD || code != 101)
+            return;
+        index = 0;
+    }
 }
 
 int cli_cmd_register(const struct cli_cmd *cmd, struct cli_global *g, int argc,
