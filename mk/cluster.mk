@@ -15,7 +15,7 @@ CLUSTER_OBJ = $(B)/obj/src/server
 CLUSTER_BASE_LIBS = $(B)/lib/libcn_config.a $(B)/lib/libcn_base.a
 CLUSTER_UNIT_DEPS_test_member_id = member_id
 CLUSTER_UNIT_DEPS_test_peer =
-CLUSTER_UNIT_DEPS_test_discovery = discovery member_id
+CLUSTER_UNIT_DEPS_test_discovery = member_id
 CLUSTER_UNIT_TESTS = $(foreach t,test_member_id test_peer test_discovery,\
     $(if $(wildcard tests/unit/server/$(t).c),$(B)/cluster/$(t)))
 
