@@ -30,6 +30,7 @@
 #include "fleet_sup.h"
 
 #define MOD "agent"
+#define FULL_RESYNC_MS 30000 /* re-read job/ whole, in case of a lost event */
 
 struct content {
     char hash[48];
@@ -69,17 +70,18 @@ struct agent {
     struct fleet_store st;
     struct cn_logger log;
     /* what we know */
-    struct content *contents;
+    struct content **contents; /* each owned */
     size_t ncontents;
-    struct job *jobs;
-    size_t njobs;
+    struct job *jobs; /* sorted by name */
+    size_t njobs, jobs_cap;
     struct unit *units;
     size_t nunits;
     struct fleet_elect elect;
     char lease_value[256];
     uint64_t watch_index;
-    int jobs_dirty, machines_dirty;
-    int64_t next_heartbeat, next_sync, next_elect, next_reconcile, last_sync;
+    int jobs_dirty, machines_dirty, resync;
+    int64_t next_heartbeat, next_sync, next_elect, next_reconcile,
+        last_reconcile;
 };
 
 /* ---- flags ----------------------------------------------------------- */
@@ -294,20 +296,22 @@ static void heartbeat(struct agent *a)
 static const struct content *content_get(struct agent *a, const char *hash)
 {
     for (size_t i = 0; i < a->ncontents; i++)
-        if (strcmp(a->contents[i].hash, hash) == 0)
-            return &a->contents[i];
+        if (strcmp(a->contents[i]->hash, hash) == 0)
+            return a->contents[i];
     return NULL;
 }
 
 static void content_add(struct agent *a, const char *hash, const char *raw)
 {
-    struct content *c =
-        cn_realloc(a->contents, (a->ncontents + 1) * sizeof(*c));
+    struct content **cs =
+        cn_realloc(a->contents, (a->ncontents + 1) * sizeof(*cs));
+    if (cs == NULL)
+        return;
+    a->contents = cs;
+    struct content *c = cn_calloc(1, sizeof(*c));
     if (c == NULL)
         return;
-    a->contents = c;
-    c = &a->contents[a->ncontents++];
-    memset(c, 0, sizeof(*c));
+    a->contents[a->ncontents++] = c;
     snprintf(c->hash, sizeof(c->hash), "%s", hash);
     char err[CN_ERRMSG_SIZE];
     c->ok = fleet_service_parse(raw, strlen(raw), &c->svc, err) == 0;
@@ -374,7 +378,8 @@ static int read_jobs(struct agent *a, uint64_t *index)
         return rc;
     }
     *index = r.index;
-    struct job *js = cn_calloc(r.node->node_count + 1, sizeof(*js));
+    size_t cap = r.node->node_count + 1;
+    struct job *js = cn_calloc(cap, sizeof(*js));
     if (js == NULL) {
         cli_resp_close(&r);
         return CN_ENOMEM;
@@ -399,10 +404,120 @@ static int read_jobs(struct agent *a, uint64_t *index)
     cn_free(a->jobs);
     a->jobs = js;
     a->njobs = n;
+    a->jobs_cap = cap;
     fetch_contents(a);
     for (size_t i = 0; i < n; i++)
         a->jobs[i].c = content_get(a, a->jobs[i].hash);
     return 0;
+}
+
+/* Finds job name, or inserts it (sorted) when create. */
+static struct job *job_find(struct agent *a, const char *name, int create)
+{
+    size_t lo = 0, hi = a->njobs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(a->jobs[mid].name, name);
+        if (c == 0)
+            return &a->jobs[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!create || strlen(name) >= FLEET_NAME_MAX)
+        return NULL;
+    if (a->njobs == a->jobs_cap) {
+        size_t cap = a->jobs_cap ? a->jobs_cap * 2 : 16;
+        struct job *js = cn_realloc(a->jobs, cap * sizeof(*js));
+        if (js == NULL)
+            return NULL;
+        a->jobs = js;
+        a->jobs_cap = cap;
+    }
+    memmove(&a->jobs[lo + 1], &a->jobs[lo],
+            (a->njobs - lo) * sizeof(a->jobs[0]));
+    a->njobs++;
+    struct job *j = &a->jobs[lo];
+    memset(j, 0, sizeof(*j));
+    snprintf(j->name, sizeof(j->name), "%s", name);
+    return j;
+}
+
+static void job_content(struct agent *a, struct job *j)
+{
+    j->c = content_get(a, j->hash);
+    if (j->c != NULL || j->hash[0] == '\0')
+        return;
+    char key[128];
+    char *raw;
+    struct cli_resp r;
+    snprintf(key, sizeof(key), "unit/%s", j->hash);
+    if (fleet_store_get(&a->st, key, 0, &r) == 0 && r.node &&
+        fleet_json_unit_decode(r.node->value, &raw) == 0) {
+        content_add(a, j->hash, raw);
+        cn_free(raw);
+    }
+    cli_resp_close(&r);
+    j->c = content_get(a, j->hash);
+}
+
+/* Applies one watch event to what we know, so a change costs one event,
+ * not a re-read of the whole job tree. */
+static void apply_event(struct agent *a, const char *action,
+                        const struct cli_node *n)
+{
+    size_t plen = strlen(a->st.prefix);
+    const char *k = n->key;
+    if (strncmp(k, a->st.prefix, plen) == 0)
+        k += plen;
+    else if (k[0] == '/' && strncmp(k + 1, a->st.prefix, plen) == 0)
+        k += plen + 1;
+    if (strncmp(k, "machines/", 9) == 0) {
+        a->machines_dirty = 1;
+        return;
+    }
+    if (strncmp(k, "job/", 4) != 0)
+        return;
+    k += 4;
+    char name[FLEET_NAME_MAX];
+    const char *slash = strchr(k, '/');
+    size_t nl = slash ? (size_t)(slash - k) : strlen(k);
+    if (nl == 0 || nl >= sizeof(name))
+        return;
+    memcpy(name, k, nl);
+    name[nl] = '\0';
+    const char *field = slash ? slash + 1 : "";
+    int removal = strcmp(action, "delete") == 0 ||
+                  strcmp(action, "expire") == 0 ||
+                  strcmp(action, "compareAndDelete") == 0;
+    a->jobs_dirty = a->machines_dirty = 1;
+    if (field[0] == '\0') {
+        struct job *j = removal ? job_find(a, name, 0) : NULL;
+        if (j != NULL) {
+            size_t i = (size_t)(j - a->jobs);
+            memmove(&a->jobs[i], &a->jobs[i + 1],
+                    (a->njobs - i - 1) * sizeof(a->jobs[0]));
+            a->njobs--;
+        }
+        return;
+    }
+    struct job *j = job_find(a, name, !removal);
+    if (j == NULL)
+        return;
+    if (strcmp(field, "object") == 0) {
+        j->hash[0] = '\0';
+        j->c = NULL;
+        if (!removal &&
+            fleet_json_job_decode(n->value, j->hash, sizeof(j->hash)) == 0)
+            job_content(a, j);
+    } else if (strcmp(field, "target-state") == 0) {
+        int t =
+            removal ? FLEET_TS_INACTIVE : fleet_target_state_parse(n->value);
+        j->target_state = t < 0 ? FLEET_TS_INACTIVE : t;
+    } else if (strcmp(field, "target") == 0) {
+        snprintf(j->target, sizeof(j->target), "%s", removal ? "" : n->value);
+    }
 }
 
 /* ---- local units ----------------------------------------------------- */
@@ -436,12 +551,10 @@ static void unit_forget(struct agent *a, struct unit *u)
     a->units[i] = a->units[--a->nunits];
 }
 
-static const struct content *job_content(struct agent *a, const char *name)
+static const struct content *content_of(struct agent *a, const char *name)
 {
-    for (size_t i = 0; i < a->njobs; i++)
-        if (strcmp(a->jobs[i].name, name) == 0)
-            return a->jobs[i].c;
-    return NULL;
+    const struct job *j = job_find(a, name, 0);
+    return j ? j->c : NULL;
 }
 
 /* Decides which jobs are ours and what they should be. */
@@ -460,6 +573,10 @@ static void sync_units(struct agent *a)
         else
             ours = strcmp(j->target, a->me.id) == 0;
         int desired = ours ? j->target_state : FLEET_TS_INACTIVE;
+        /* As in fleet, a scheduled unit stays loaded until the engine
+         * takes its target away, so "inactive" means unscheduled. */
+        if (ours && !j->c->svc.global && desired == FLEET_TS_INACTIVE)
+            desired = FLEET_TS_LOADED;
         struct unit *u = unit_get(a, j->name, desired != FLEET_TS_INACTIVE);
         if (u == NULL)
             continue;
@@ -491,7 +608,7 @@ static void apply_units(struct agent *a)
             u->dirty = 1;
         if (u->desired == FLEET_TS_LAUNCHED && !u->started &&
             u->run.shim == 0) {
-            const struct content *c = job_content(a, u->name);
+            const struct content *c = content_of(a, u->name);
             char err[CN_ERRMSG_SIZE];
             if (c && c->ok) {
                 if (fleet_sup_start(&u->run, &c->svc, &a->env, err) == 0) {
@@ -584,8 +701,8 @@ static void publish(struct agent *a, int64_t now)
         if (rc == 0 && u->desired == FLEET_TS_LAUNCHED)
             rc = fleet_store_set(&a->st, key, a->me.id, a->ttl_s,
                                  FLEET_PREV_ANY, NULL);
-        else if (rc == 0 && u->dirty)
-            fleet_store_delete(&a->st, key, 0, a->me.id);
+        else if (rc == 0 && u->dirty && u->run.shim == 0)
+            fleet_store_delete(&a->st, key, 0, a->me.id); /* stopped */
         if (rc == 0) {
             u->dirty = 0;
             u->next_publish_ms = now + a->ttl_s * 1000 / 3;
@@ -657,28 +774,33 @@ out:
 
 /* ---- the loop -------------------------------------------------------- */
 
+/* Waits for changes until deadline and applies them; once one arrives,
+ * drains the events already queued behind it (20 ms each at most) so a
+ * burst costs one sync and one engine turn. */
 static void watch(struct agent *a, int64_t deadline)
 {
-    struct cli_resp r;
     const char *key = a->elect.leader ? "" : "job";
-    int rc = fleet_store_watch(&a->st, key, 1, a->watch_index, deadline, &r);
-    if (rc == 0 && r.node) {
-        a->watch_index = r.node->modified_index + 1;
-        size_t plen = strlen(a->st.prefix);
-        const char *k = r.node->key;
-        if (strncmp(k, a->st.prefix, plen) == 0)
-            k += plen;
-        if (strncmp(k, "job/", 4) == 0)
-            a->jobs_dirty = a->machines_dirty = 1;
-        else if (strncmp(k, "machines/", 9) == 0)
-            a->machines_dirty = 1;
-    } else if (rc == CN_EAGAIN) {
-        a->jobs_dirty = a->machines_dirty = 1;
-        a->watch_index = 0; /* resync takes the index of the next read */
-    } else if (rc != CN_ETIMEDOUT && rc != CN_ESHUTDOWN) {
-        cli_sleep_ms(100);
+    for (int batch = 0; batch < 1000; batch++) {
+        struct cli_resp r;
+        int rc =
+            fleet_store_watch(&a->st, key, 1, a->watch_index, deadline, &r);
+        if (rc == 0 && r.node) {
+            a->watch_index = r.node->modified_index + 1;
+            apply_event(a, r.action ? r.action : "", r.node);
+            int more = r.index >= a->watch_index;
+            cli_resp_close(&r);
+            if (!more)
+                return;
+            deadline = cli_now_ms() + 20;
+            continue;
+        }
+        if (rc == CN_EAGAIN)
+            a->resync = 1; /* fell out of the history window */
+        else if (rc != CN_ETIMEDOUT && rc != CN_ESHUTDOWN)
+            cli_sleep_ms(100);
+        cli_resp_close(&r);
+        return;
     }
-    cli_resp_close(&r);
 }
 
 static void turn(struct agent *a)
@@ -695,27 +817,29 @@ static void turn(struct agent *a)
             CN_LOG(&a->log, CN_LOG_INFO, MOD, "engine: %s",
                    a->elect.leader ? "elected leader" : "lost leadership");
             a->machines_dirty = 1;
+            a->resync = 1; /* the leader watches more than job/ */
         }
         a->next_elect = now + a->ttl_s * 1000 / 3;
     }
-    int engine_due =
-        a->elect.leader && (a->machines_dirty || now >= a->next_reconcile);
-    if ((a->jobs_dirty || engine_due || now >= a->next_sync) &&
-        now - a->last_sync >= 50) {
+    if (a->resync || now >= a->next_sync) {
         uint64_t idx = 0;
         if (read_jobs(a, &idx) == 0) {
-            a->jobs_dirty = 0;
-            a->last_sync = now;
-            a->next_sync = now + a->reconcile_ms;
-            if (a->watch_index == 0 || idx + 1 > a->watch_index)
-                a->watch_index = idx + 1;
-            sync_units(a);
-            if (engine_due) {
-                reconcile(a);
-                a->machines_dirty = 0;
-                a->next_reconcile = now + a->reconcile_ms;
-            }
+            a->resync = 0;
+            a->next_sync = now + FULL_RESYNC_MS;
+            a->watch_index = idx + 1;
+            a->jobs_dirty = a->machines_dirty = 1;
         }
+    }
+    if (a->jobs_dirty) {
+        sync_units(a);
+        a->jobs_dirty = 0;
+    }
+    if (a->elect.leader && (a->machines_dirty || now >= a->next_reconcile) &&
+        now - a->last_reconcile >= 100) {
+        reconcile(a);
+        a->machines_dirty = 0;
+        a->last_reconcile = now;
+        a->next_reconcile = now + a->reconcile_ms;
     }
     apply_units(a);
     publish(a, now);
@@ -747,8 +871,10 @@ static void shutdown_units(struct agent *a)
 
 static void agent_close(struct agent *a)
 {
-    for (size_t i = 0; i < a->ncontents; i++)
-        fleet_service_close(&a->contents[i].svc);
+    for (size_t i = 0; i < a->ncontents; i++) {
+        fleet_service_close(&a->contents[i]->svc);
+        cn_free(a->contents[i]);
+    }
     cn_free(a->contents);
     cn_free(a->jobs);
     for (size_t i = 0; i < a->nunits; i++)
@@ -806,7 +932,7 @@ int fleet_agent_main(int argc, char **argv)
     fleet_elect_init(&a.elect, "lease/engine-leader",
                      lease.data ? lease.data : a.me.id, a.ttl_s);
     cn_buf_close(&lease);
-    a.jobs_dirty = 1;
+    a.resync = 1;
     while (!cli_signal_pending())
         turn(&a);
     int sig = cli_signal_take();
