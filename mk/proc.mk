@@ -23,7 +23,7 @@ check-proc: $(B)/cairn
 check-proc-asan:
 	@$(MAKE) --no-print-directory SAN=1 B=$(PROC_ASAN_B) programs
 	CAIRN_BIN=$(PROC_ASAN_B)/cairn \
-	ASAN_OPTIONS=detect_leaks=1 \
+	ASAN_OPTIONS=detect_leaks=1 CAIRN_TIME_SCALE=3 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
 	CAIRN_DIFF_OPS=$${CAIRN_DIFF_OPS:-$(PROC_ASAN_DIFF_OPS)} \
 	    $(PROC_PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) \

@@ -34,11 +34,14 @@ import os
 import random
 import re
 import socket
+import tempfile
 import time
 import urllib.parse
 
 from pylib import httpraw
 
+# CAIRN_TIME_SCALE multiplies every wait (e.g. 3 for a sanitizer build)
+TIME_SCALE = float(os.environ.get("CAIRN_TIME_SCALE", "1"))
 IDX20 = re.compile(r"/(\d{20})(?=[/?&\"<]|$)")
 
 
@@ -724,6 +727,23 @@ def wait_expired(sides, rel_index, timeout=5.0):
             time.sleep(0.05)
 
 
+def send_both(a, b, op, wait_timeout):
+    """The op to A, then to B. A watch that timed out on one side only is
+    asked again there with a long timeout: a watch with a waitIndex reads
+    history and changes nothing, and a slow server (ASan, a loaded machine)
+    must not look like a wrong one."""
+    wait_timeout *= TIME_SCALE
+    ra = a.send(op, wait_timeout)
+    rb = b.send(op, wait_timeout)
+    if (ra == "TIMEOUT") != (rb == "TIMEOUT") and \
+            any(k == "waitIndex" for k, _ in op["q"]):
+        if ra == "TIMEOUT":
+            ra = a.send(op, 5 * TIME_SCALE)
+        else:
+            rb = b.send(op, 5 * TIME_SCALE)
+    return ra, rb
+
+
 def run_seed(server_a, server_b, seed, n_ops, wait_timeout=0.2, log=None):
     """Run n_ops generated ops of seed on both servers; raise Mismatch with
     a reproduction on the first difference. Returns counters."""
@@ -735,6 +755,7 @@ def run_seed(server_a, server_b, seed, n_ops, wait_timeout=0.2, log=None):
     try:
         a.init()
         b.init()
+        stats0 = (store_stats(a), store_stats(b))
         for i in range(n_ops):
             op = gen.op()
             done.append(op)
@@ -742,8 +763,7 @@ def run_seed(server_a, server_b, seed, n_ops, wait_timeout=0.2, log=None):
                 na, nb = run_live(op, a, b, gen, seed, i, done)
             else:
                 for _ in range(op.get("repeat", 1)):
-                    ra = a.send(op, wait_timeout)
-                    rb = b.send(op, wait_timeout)
+                    ra, rb = send_both(a, b, op, wait_timeout)
                 na, nb = a.normalise(op, ra), b.normalise(op, rb)
             d = diff(na, nb)
             if d:
@@ -760,11 +780,42 @@ def run_seed(server_a, server_b, seed, n_ops, wait_timeout=0.2, log=None):
                 stats["timeouts"] += 1
             if ttl_zero_written(op, na) and isinstance(na.get("xindex"), int):
                 wait_expired([a, b], na["xindex"] + 1)
+        d = stats_delta_diff(stats0, (store_stats(a), store_stats(b)))
+        if d:
+            raise Mismatch("after all %d ops of seed %d, /v2/stats/store "
+                           "counters moved differently: %s\nreproduce: "
+                           "CAIRN_DIFF_SEEDS=%d CAIRN_DIFF_OPS=%d" % (
+                               n_ops, seed, d, seed, n_ops))
     finally:
         for s in (a, b):
             if s.conn:
                 s.conn.close()
     return stats
+
+
+# Reads are left out: the harness itself polls with GETs a different
+# number of times on each side (readiness, ttl=0 expiry).
+STATS_IGNORED = ("getsSuccess", "getsFail", "watchers")
+
+
+def store_stats(side):
+    r = httpraw.request(side.port, "GET", "/v2/stats/store")
+    return r.json()
+
+
+def stats_delta_diff(before, after):
+    """Counters whose change over the run differs between the sides."""
+    out = []
+    keys = sorted(set(before[0]) | set(before[1]) | set(after[0]) |
+                  set(after[1]))
+    for k in keys:
+        if k in STATS_IGNORED:
+            continue
+        da = after[0].get(k, 0) - before[0].get(k, 0)
+        db = after[1].get(k, 0) - before[1].get(k, 0)
+        if da != db:
+            out.append("%s: +%d vs +%d" % (k, da, db))
+    return ", ".join(out)
 
 
 def run_live(op, a, b, gen, seed, i, done):
@@ -789,6 +840,7 @@ def run_live(op, a, b, gen, seed, i, done):
     # not; the second side gets less, having waited while the first read.
     n = expected if stream else 1
     ta, tb = (1.0, 0.3) if expected else (0.05, 0.02)
+    ta, tb = ta * TIME_SCALE, tb * TIME_SCALE
     ra = a.read_watch(ca, ha, stream, n, ta)
     rb = b.read_watch(cb, hb, stream, n, tb)
     return a.normalise(op, ra), b.normalise(op, rb)
@@ -806,6 +858,16 @@ def report(seed, i, op, done, na, nb, d, a, b):
               % (seed, i + 1)) if seed >= 0 else "(an explicit case)",
              "ops (indexes relative to the first write, {ORD} = last in-order"
              " key), last 40 of %d:" % len(done)]
+    try:
+        fd, path = tempfile.mkstemp(prefix="cairn-diff-%d-" % seed,
+                                    suffix=".jsonl")
+        with os.fdopen(fd, "w") as f:
+            for o in done:
+                f.write(json.dumps(o, ensure_ascii=False) + "\n")
+        lines.append("all %d ops, one JSON object a line: %s" % (len(done),
+                                                                 path))
+    except OSError:
+        pass
     start = max(0, len(done) - 40)
     for j, o in enumerate(done[start:], start):
         lines.append("  %4d %s" % (j, op_text(o)))
@@ -818,8 +880,7 @@ def compare_ops(a, b, ops, wait_timeout=0.5):
     out = []
     ops = [dict({"q": [], "f": None}, **op) for op in ops]
     for i, op in enumerate(ops):
-        ra = a.send(op, wait_timeout)
-        rb = b.send(op, wait_timeout)
+        ra, rb = send_both(a, b, op, wait_timeout)
         na, nb = a.normalise(op, ra), b.normalise(op, rb)
         d = diff(na, nb)
         if d:
