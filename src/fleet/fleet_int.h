@@ -4,7 +4,6 @@
  * Layers, bottom up:
  *   fleet_unit.c     systemd unit files: syntax, the [Service]/[X-Fleet]/
  *                    [X-Cairn] subset, names, templates, specifiers. Pure.
- *   fleet_sha1.c     SHA-1 (the unit hash fleet keys units by). Pure.
  *   fleet_json.c     the only file that includes jansson: the objects fleet
  *                    stores (machine, unit, state, lease) and v2 answers.
  *   fleet_http.c     minimal blocking HTTP/1.1 client (TODO(#7): replace by
@@ -29,6 +28,7 @@
 #include <sys/types.h>
 
 #include "base/base.h"
+#include "base/cn_sha1.h"
 
 #define FLEET_UNIT_BYTES_MAX (64 * 1024) /* a unit file */
 #define FLEET_LINE_BYTES_MAX (4096)      /* one logical line */
@@ -207,7 +207,7 @@ int fleet_sched_machine_ok(const struct fleet_service *svc, const char *name,
                            const char *machine_id,
                            const struct fleet_strv *metadata);
 
-/* ---- SHA-1 (fleet_sha1.c) -------------------------------------------- */
+/* ---- Unit hash (fleet_unit.c, over base's cn_sha1) ----------------- */
 
 /* 40 lowercase hex digits + NUL into hex. */
 void fleet_sha1_hex(const void *data, size_t len, char hex[41]);

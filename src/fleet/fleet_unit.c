@@ -1071,3 +1071,11 @@ int fleet_service_parse(const char *text, size_t len, struct fleet_service *s,
     fleet_unit_file_close(&uf);
     return rc;
 }
+
+void fleet_sha1_hex(const void *data, size_t len, char hex[41])
+{
+    uint8_t d[CN_SHA1_BYTES];
+    cn_sha1(data, len, d);
+    for (int i = 0; i < CN_SHA1_BYTES; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
