@@ -9,7 +9,8 @@ Every process is started on 127.0.0.1 with free ports and temp dirs and
 stopped by its own pid.
 """
 
-import json
+import hashlib
+import struct
 import time
 
 import pytest
@@ -83,6 +84,11 @@ class Etcd(Server):
                 "--discovery-fallback", "exit"]
 
 
+def etcd_member_id(peer_url, token):
+    d = hashlib.sha1((peer_url + token).encode()).digest()
+    return "%x" % struct.unpack(">Q", d[:8])[0]
+
+
 def members(port):
     r = httpraw.request(port, "GET", "/v2/members", timeout=2.0)
     assert r.status == 200
@@ -119,6 +125,10 @@ def test_three_etcd_members_bootstrap_through_cairn(cairn):
         assert len(keys) == 3  # three members (_config is hidden)
         vals = sorted(n["value"] for n in reg.json()["node"]["nodes"])
         assert vals == sorted("%s=%s" % (e.name, e.peer_url) for e in etcds)
+        # etcd registers under the member ID whose token is the discovery
+        # URL (what cairn's server_member_id_compute gives for it)
+        want_ids = sorted(etcd_member_id(e.peer_url, url) for e in etcds)
+        assert sorted(k.rsplit("/", 1)[1] for k in keys) == want_ids
         # a fourth member: "cluster is full", exits (fallback exit)
         late = Etcd("e3", url)
         try:
