@@ -10,7 +10,7 @@ FUZZ_B ?= build-fuzz
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
              -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_MODS = http server store config base
+FUZZ_MODS = http server store config wal base
 FUZZ_SRCS = tests/fuzz/fuzz_http.c \
             $(foreach m,$(FUZZ_MODS),$(wildcard src/$(m)/*.c))
 FUZZ_ARGS = -max_len=4096 -dict=tests/fuzz/http.dict -print_final_stats=1

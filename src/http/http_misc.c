@@ -470,6 +470,16 @@ static void metrics(struct http_api *api, struct http_req *r)
         store_key_count(s), store_watcher_count(s), store_index(s),
         server_raft_index(api->srv), api->counters.conns_open,
         api->counters.watches_open);
+    rc |= cn_buf_printf(b,
+                        "# TYPE cairn_wal_fsyncs_total counter\n"
+                        "cairn_wal_fsyncs_total %" PRIu64 "\n"
+                        "# TYPE cairn_wal_entries_total counter\n"
+                        "cairn_wal_entries_total %" PRIu64 "\n"
+                        "# TYPE cairn_snapshots_total counter\n"
+                        "cairn_snapshots_total %" PRIu64 "\n"
+                        "# TYPE cairn_wal_failed gauge\ncairn_wal_failed %d\n",
+                        st.wal_batches, st.wal_entries, st.snapshots,
+                        server_write_refusal(api->srv) != NULL);
     send_body(r, 200, "text/plain; version=0.0.4; charset=utf-8", 0, rc);
 }
 
