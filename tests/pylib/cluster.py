@@ -78,6 +78,7 @@ class Server:
         self.client_port = None
         self.peer_port = None
         self.returncode = None
+        self.stopped_by = None  # "term", "kill" (term was not enough)
 
     @classmethod
     def cairn(cls, **kw):
@@ -203,7 +204,9 @@ class Server:
         if self.proc is None:
             return self.returncode
         p = self.proc
+        self.stopped_by = None  # it had exited by itself
         if p.poll() is None:
+            self.stopped_by = "term"
             try:
                 p.send_signal(signal.SIGTERM)
             except ProcessLookupError:
@@ -211,6 +214,7 @@ class Server:
             try:
                 p.wait(grace)
             except subprocess.TimeoutExpired:
+                self.stopped_by = "kill"
                 p.kill()
                 p.wait()
         self.returncode = p.returncode

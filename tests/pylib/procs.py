@@ -31,6 +31,12 @@ def finish(s):
     if report:
         pytest.fail("sanitizer report in %s log (%s):\n%s" %
                     (s.kind, s.log_path, report), pytrace=False)
+    if s.kind == "cairn" and s.stopped_by == "kill":
+        pytest.fail("cairn did not exit within 5 s of SIGTERM\n%s" %
+                    s.log_tail(), pytrace=False)
+    if s.kind == "cairn" and s.stopped_by == "term" and s.returncode != 0:
+        pytest.fail("cairn exited with status %s after SIGTERM\n%s" %
+                    (s.returncode, s.log_tail()), pytrace=False)
     if not os.environ.get("CAIRN_KEEP_LOGS"):
         shutil.rmtree(s_tmp, ignore_errors=True)
 
