@@ -1,14 +1,17 @@
 # Process-level test stages (pytest, Debian's /usr/bin/python3): real cairn
 # and etcd processes on 127.0.0.1, see docs/testing.md.
 #   check-proc       integration suites + etcd differential, CAIRN_BIN=$(B)/cairn
-#   check-proc-asan  the same against the ASan+UBSan build (build-asan/); a
-#                    sanitizer report in any server's log fails its test
+#   check-proc-asan  the same against an ASan+UBSan cairn; a sanitizer report
+#                    in any server's log fails its test. Built in its own
+#                    directory (build-asan-proc/): run-stages.sh runs this
+#                    stage beside check-unit-asan, which builds in build-asan/,
+#                    and two makes must not share object files.
 # Useful variables: PYTEST_ARGS (e.g. -x, -k watch), CAIRN_DIFF_OPS,
 # CAIRN_DIFF_SEEDS, CAIRN_DIFF_MODE=etcd, CAIRN_TEST_TARGET=etcd.
 
 TEST_STAGES += check-proc check-proc-asan
 PROC_PYTHON ?= /usr/bin/python3
-PROC_ASAN_B ?= build-asan
+PROC_ASAN_B ?= build-asan-proc
 PROC_TESTS ?= tests/integration tests/compat
 PYTEST_ARGS ?=
 # The ASan build is several times slower: fewer differential ops per seed.
@@ -21,7 +24,7 @@ check-proc: $(B)/cairn
 	    $(PYTEST_ARGS) $(PROC_TESTS)
 
 check-proc-asan:
-	@$(MAKE) --no-print-directory SAN=1 B=$(PROC_ASAN_B) programs
+	@$(MAKE) --no-print-directory SAN=1 B=$(PROC_ASAN_B) $(PROC_ASAN_B)/cairn
 	CAIRN_BIN=$(PROC_ASAN_B)/cairn \
 	ASAN_OPTIONS=detect_leaks=1 CAIRN_TIME_SCALE=3 \
 	UBSAN_OPTIONS=print_stacktrace=1 \
