@@ -201,6 +201,38 @@ struct wal_purge_result {
  * files, never removes needed ones); errmsg as above. */
 int wal_purge(struct wal *w, struct wal_purge_result *res, char *errmsg);
 
+struct wal_backup_config {
+    const struct cn_fs *fs;     /* borrowed: cn_fs_posix() */
+    const char *data_dir;       /* the member to copy */
+    const char *wal_dir;        /* its log; NULL or "": inside data_dir */
+    const char *backup_dir;     /* the new data dir */
+    const char *backup_wal_dir; /* its log; NULL or "": inside backup_dir */
+    uint64_t segment_bytes;     /* of the copy; 0: CN_WAL_SEGMENT_BYTES */
+};
+
+struct wal_backup_result {
+    uint64_t snap_index;  /* snapshot copied (0: none) */
+    uint64_t entry_count; /* log entries copied after it */
+    uint64_t last_index;  /* index of the last entry copied */
+    uint64_t torn_bytes;  /* unsynced tail of the source left out */
+};
+
+/* Backup (etcdctl v2 `backup`): copies the newest usable snapshot of the
+ * member in cfg->data_dir and every durable log entry after it into a new
+ * data dir, cfg->backup_dir, from which a new single-node cairn can start.
+ * The copy carries no member or cluster id, so that node takes new ones
+ * from its flags. Holds data_dir's lock while it reads (a running cairn:
+ * CN_ELOCKED); the source is read with the checks of recovery and never
+ * changed (a torn unsynced tail is left out of the copy, damage fails with
+ * CN_ECORRUPT). cfg and its strings are borrowed; res may be NULL.
+ * Errors: CN_EINVAL (same dir), CN_ENOTFOUND (no log in the source),
+ * CN_ELOCKED, CN_EEXIST (backup_dir already holds a data dir), CN_ECORRUPT,
+ * CN_EVERSION, CN_EIO, CN_ENOSPC, CN_EACCES, CN_ENOMEM; errmsg
+ * (CN_ERRMSG_SIZE bytes or NULL) says why. After a failure while writing,
+ * backup_dir may hold a partial copy: remove it before trying again. */
+int wal_backup(const struct wal_backup_config *cfg,
+               struct wal_backup_result *res, char *errmsg);
+
 /* Path helpers for tests and tools: the segment and snapshot file names
  * ("%016x-%016x.wal" seq-first_index, "%016x-%016x.snap" term-index). */
 void wal_segment_name(uint64_t seq, uint64_t first_index, char *out,
