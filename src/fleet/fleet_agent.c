@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -857,8 +858,18 @@ static void shutdown_units(struct agent *a)
             fleet_sup_poll(&a->units[i].run);
             alive += a->units[i].run.shim > 0;
         }
-        if (alive == 0 || cli_now_ms() > end)
+        if (alive == 0)
             break;
+        if (cli_now_ms() > end) {
+            /* Stuck shims: end them and whatever their units left. */
+            for (size_t i = 0; i < a->nunits; i++)
+                if (a->units[i].run.shim > 0)
+                    kill(a->units[i].run.shim, SIGKILL);
+            fleet_sup_cleanup(a->state_dir);
+            break;
+        }
+        for (size_t i = 0; i < a->nunits; i++)
+            fleet_sup_stop(&a->units[i].run); /* resent once a second */
         usleep(20000);
     }
     while (a->nunits > 0)

@@ -30,11 +30,17 @@
 extern char **environ;
 
 static volatile sig_atomic_t shim_stop_flag;
+static int wake_fd[2] = {-1, -1}; /* self-pipe: signals wake poll() */
 
-static void on_term(int sig)
+static void on_signal(int sig)
 {
-    (void)sig;
-    shim_stop_flag = 1;
+    int saved = errno;
+    if (sig != SIGCHLD)
+        shim_stop_flag = 1;
+    if (wake_fd[1] >= 0 && write(wake_fd[1], "", 1) < 0) {
+        /* full pipe: a wake-up is pending anyway */
+    }
+    errno = saved;
 }
 
 static int64_t now_ms(void)
@@ -124,11 +130,21 @@ static void journal_write(struct shim *s, const char *p, size_t n, pid_t pid)
     }
 }
 
-/* Moves whatever the unit wrote into the journal, line by line. */
+/* Waits up to timeout_ms for unit output, a child's exit or a stop
+ * request (the self-pipe), and moves output into the journal, line by
+ * line. The shim sleeps here; nothing polls on a timer. */
 static void drain(struct shim *s, int timeout_ms)
 {
-    struct pollfd pfd = {.fd = s->pipe_r, .events = POLLIN};
-    if (poll(&pfd, 1, timeout_ms) <= 0)
+    struct pollfd pfd[2] = {{.fd = s->pipe_r, .events = POLLIN},
+                            {.fd = wake_fd[0], .events = POLLIN}};
+    if (poll(pfd, 2, timeout_ms) <= 0)
+        return;
+    if (pfd[1].revents & POLLIN) {
+        char junk[64];
+        while (read(wake_fd[0], junk, sizeof(junk)) > 0)
+            ;
+    }
+    if (!(pfd[0].revents & POLLIN))
         return;
     char buf[4096];
     ssize_t n = read(s->pipe_r, buf, sizeof(buf));
@@ -348,9 +364,10 @@ static int wait_for(struct shim *s, pid_t pid, int64_t timeout_ms,
         /* Reap adopted descendants (we are their subreaper). */
         while (waitpid(-1, &st, WNOHANG) > 0)
             ;
-        if ((interruptible && shim_stop_flag) || now_ms() >= end)
+        int64_t now = now_ms();
+        if ((interruptible && shim_stop_flag) || now >= end)
             return 0;
-        drain(s, 50);
+        drain(s, end - now > 1000 ? 1000 : (int)(end - now));
     }
 }
 
@@ -535,8 +552,9 @@ static void shim_main(struct shim *s)
             backoff = svc->restart_ms;
         report(s, "activating", "auto-restart");
         int64_t until = now_ms() + backoff;
-        while (!shim_stop_flag && now_ms() < until)
-            drain(s, 50);
+        for (int64_t now = now_ms(); !shim_stop_flag && now < until;
+             now = now_ms())
+            drain(s, until - now > 1000 ? 1000 : (int)(until - now));
         if (shim_stop_flag)
             break;
         backoff = backoff * 2 > FLEET_RESTART_BACKOFF_MAX_MS
@@ -601,7 +619,16 @@ int fleet_sup_start(struct fleet_run *r, const struct fleet_service *svc,
     }
     pid_t parent = getpid();
     fflush(NULL);
+    sigset_t block, old_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, &old_mask);
     pid_t pid = fork();
+    if (pid != 0)
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
     if (pid < 0) {
         snprintf(errmsg, CN_ERRMSG_SIZE, "fork: %s", strerror(errno));
         close(sp[0]);
@@ -616,15 +643,21 @@ int fleet_sup_start(struct fleet_run *r, const struct fleet_service *svc,
             _exit(0);
         prctl(PR_SET_CHILD_SUBREAPER, 1);
         setpgid(0, 0);
+        close_other_fds(sp[1], out[0], out[1]);
+        if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK) != 0)
+            _exit(1);
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
-        sa.sa_handler = on_term;
+        sa.sa_handler = on_signal;
+        sa.sa_flags = SA_RESTART;
         sigaction(SIGTERM, &sa, NULL);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGHUP, &sa, NULL);
+        sigaction(SIGCHLD, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);
-        signal(SIGCHLD, SIG_DFL);
-        close_other_fds(sp[1], out[0], out[1]);
+        /* Blocked across fork by the parent: a stop asked for before
+         * this point is pending now and lands in on_signal. */
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         int devnull = open("/dev/null", O_RDWR);
         if (devnull >= 0) {
             dup2(devnull, 0);
@@ -658,9 +691,13 @@ int fleet_sup_start(struct fleet_run *r, const struct fleet_service *svc,
 
 void fleet_sup_stop(struct fleet_run *r)
 {
-    if (r->shim > 0 && !r->stopping) {
+    /* Repeated once a second while the shim lives: cheap, and it makes a
+     * lost signal harmless. */
+    int64_t now = now_ms();
+    if (r->shim > 0 && (!r->stopping || now - r->last_term_ms >= 1000)) {
         kill(r->shim, SIGTERM);
         r->stopping = 1;
+        r->last_term_ms = now;
     }
 }
 

@@ -37,7 +37,8 @@ struct fleet_run {
     char sub[24];    /* systemd SubState */
     char line[64];   /* partial status line */
     size_t line_len;
-    int stopping; /* SIGTERM sent */
+    int stopping;         /* a stop was asked for */
+    int64_t last_term_ms; /* when SIGTERM was last sent */
 };
 
 /* Where the agent keeps its files and who it is (for specifiers, cgroups,

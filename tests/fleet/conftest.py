@@ -39,6 +39,8 @@ KINDS = [k for k in os.environ.get("FLEET_TEST_TARGETS",
                                    "etcd,cairn").split(",") if k]
 
 TTL = 2  # agent TTL in the tests, seconds
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
 RECONCILE = 0.5
 
 
@@ -172,6 +174,8 @@ class Fleet:
                             "--etcd-key-prefix", self.prefix] + list(args),
                            stdin=subprocess.DEVNULL, capture_output=True,
                            text=True, timeout=timeout, cwd=self.tmp)
+        for m in SANITIZER_MARKS:
+            assert m not in p.stderr, "fleetctl %s:\n%s" % (args, p.stderr)
         if check and p.returncode != 0:
             raise AssertionError("fleetctl %s: rc=%d\nstdout:%s\nstderr:%s" %
                                  (" ".join(args), p.returncode, p.stdout,
@@ -220,6 +224,13 @@ class Fleet:
                         os.kill(pid, signal.SIGKILL)
                 except (OSError, ValueError):
                     pass
+        for a in self.agents:
+            log = a.log_tail(100000)
+            for m in SANITIZER_MARKS:
+                if m in log:
+                    leftovers.append("sanitizer report in agent %s:\n%s" %
+                                     (a.name, log))
+                    break
         if not os.environ.get("CAIRN_KEEP_LOGS"):
             shutil.rmtree(self.tmp, ignore_errors=True)
         return leftovers
@@ -253,7 +264,7 @@ def fleet(store):
     yield f
     _current.remove(f)
     leftovers = f.close()
-    assert leftovers == [], "processes left behind: %r" % leftovers
+    assert leftovers == [], "left behind: %r" % leftovers
 
 
 @pytest.hookimpl(hookwrapper=True)
