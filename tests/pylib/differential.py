@@ -69,13 +69,14 @@ class Gen:
     is reproducible from the seed while both servers agree."""
 
     NAMES = ["a", "b", "c", "d", "dir", "x", "_hid", "sp ace", "\u00fcni",
-             "\u2603", "q", "plus+sign", "amp&eq=", "pct%", "n1", "n2"]
+             "\u2603", "q", "plus+sign", "amp&eq=", "pct%", "n1", "n2",
+             "what?", "hash#", "semi;colon", "..", ".", "a.b", "~t"]
     VALUES = ["v1", "v2", "", "hello world", "a&b=c+d%e", "\u00e9\u2603",
               "v1", "v2", "0"]
 
     FEATURES = ("odd-methods", "bad-escapes", "live", "burst", "ttl0",
                 "big-values", "hidden", "unclean-paths", "raw-bytes",
-                "long-urls")
+                "long-urls", "param-edges")
 
     def __init__(self, seed, disabled=None):
         self.rng = random.Random(seed)
@@ -398,7 +399,31 @@ class Gen:
                 form, query = params, []
         if form is not None and m == "GET":
             form = None
-        return {"m": m, "p": path, "q": query, "f": form}
+        op = {"m": m, "p": path, "q": query, "f": form}
+        if "param-edges" not in self.off and r.random() < 0.06:
+            self.param_edges(op)
+        return op
+
+    def param_edges(self, op):
+        """Repeated names, names without "=", odd Content-Types."""
+        r = self.rng
+        x = r.random()
+        target = op["f"] if op["f"] is not None and r.random() < 0.5 \
+            else op["q"]
+        if x < 0.3 and target:
+            k, _ = r.choice(target)
+            target.append((k, r.choice(["true", "false", "", "v9", "abc"])))
+        elif x < 0.5:
+            target.append((r.choice(["recursive", "sorted", "dir", "value",
+                                     "prevExist", "wait", "ttl"]), None))
+        elif x < 0.6:
+            target.append((r.choice(["Value", "VALUE", "bogus", "ttl "]),
+                           "x"))
+        elif op["f"] is not None:
+            op["ct"] = r.choice([
+                "", "text/plain", "application/json",
+                "application/x-www-form-urlencoded; charset=utf-8",
+                "APPLICATION/X-WWW-FORM-URLENCODED", "multipart/form-data"])
 
 
 # ---------------------------------------------------------------- sides
@@ -448,7 +473,8 @@ class Side:
         if op["f"] is not None:
             body = httpraw.encode_form(
                 [(k, self.resolve(v)) for k, v in op["f"]])
-            headers = [("Content-Type", "application/x-www-form-urlencoded")]
+            ct = op.get("ct", "application/x-www-form-urlencoded")
+            headers = [("Content-Type", ct)] if ct else []
         if self.conn is None:
             self.connect()
         waits = any(k == "wait" for k, _ in op["q"])
@@ -700,6 +726,8 @@ def op_text(op):
     if op["f"] is not None:
         s += "  body: " + "&".join("%s=%s" % (k, short(v))
                                    for k, v in op["f"])
+    if "ct" in op:
+        s += "  (Content-Type: %r)" % op["ct"]
     if op.get("repeat"):
         s += "  (x%d)" % op["repeat"]
     for t in op.get("live", []):
