@@ -407,14 +407,15 @@ void raft_recv_append(struct raft *r, const struct raft_msg *m)
     if (c > r->commit)
         r->commit = c;
     /* Answer now if this message is durable already (a probe or a
-     * duplicate needs its answer) or if the ack makes progress; otherwise
-     * the ack goes out when the driver reports the fsync. */
+     * duplicate needs its answer); otherwise the ack goes out when the
+     * driver reports the fsync (raft_on_persisted). A partial ack now would
+     * only make a probing leader resend what is in flight. */
     r->ack_pending = 1;
-    raft_index a = r->persisted < r->confirmed ? r->persisted : r->confirmed;
+    raft_index durable = r->persisted;
 #ifdef RAFT_BUG_ACK_BEFORE_PERSIST
-    a = r->confirmed;
+    durable = lastnew;
 #endif
-    if (r->persisted >= lastnew || a > r->acked)
+    if (durable >= lastnew)
         raft_follower_ack(r);
 }
 

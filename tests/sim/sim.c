@@ -1049,6 +1049,8 @@ static void after_step(struct sim *s, unsigned i, const struct raft_update *up)
         if (!was_leader) {
             s->n_elections++;
             check_completeness(s, i);
+            if (s->on_leader != NULL)
+                s->on_leader(s, i);
         }
     }
     s->trace_hash = fnv_u64(s->trace_hash, st.term);

@@ -145,7 +145,8 @@ struct sim_params {
     unsigned delay_min_ms, delay_max_ms;
     unsigned fsync_min_ms, fsync_max_ms;
     unsigned crash_weight, partition_weight, transfer_weight, member_weight,
-        snapshot_weight, heal_weight;
+        snapshot_weight, heal_weight, power_weight;
+    unsigned flap_pct; /* chance a new leader crashes within 60 ms */
     unsigned fault_gap_ms; /* mean time between faults */
     unsigned chaos_ms;     /* length of a chaos phase */
     unsigned phases;
@@ -201,6 +202,7 @@ struct sim {
 
     /* Events of kinds sim.c does not handle go here (faults, clients). */
     void (*hook)(struct sim *s, struct sim_ev *e);
+    void (*on_leader)(struct sim *s, unsigned node); /* new leader */
     void *hook_ctx;
 
     int failed;

@@ -17,6 +17,7 @@
 enum {
     EV_TIMEOUT = 20, /* a client op gives up */
     EV_CHAOS = 21,   /* start a chaos phase */
+    EV_FLAP = 22,    /* crash a fresh leader */
 };
 
 struct run {
@@ -27,6 +28,11 @@ struct run {
     int retired[SIM_NODES_MAX]; /* removed: never re-added */
     int done;                   /* all phases finished */
     uint64_t probe_ok_ms;
+};
+
+struct ctx {
+    struct run run;
+    struct sim_params orig;
 };
 
 static unsigned pick(struct cn_prng *p, const unsigned *v, unsigned n)
@@ -66,6 +72,11 @@ static void make_params(struct cn_prng *p, struct sim_params *sp)
     sp->member_weight = sp->spares ? (unsigned)cn_prng_range(p, 1, 3) : 0;
     sp->snapshot_weight = (unsigned)cn_prng_range(p, 0, 2);
     sp->heal_weight = (unsigned)cn_prng_range(p, 1, 3);
+    /* Correlated crashes (power loss) and leaders that die right after
+     * their election are what expose durability and commit-rule bugs. */
+    sp->power_weight = cn_prng_chance(p, 1, 3) ? 1 : 0;
+    sp->flap_pct =
+        cn_prng_chance(p, 1, 4) ? (unsigned)cn_prng_range(p, 20, 60) : 0;
     sp->fault_gap_ms = (unsigned)cn_prng_range(p, 50, 1500);
     sp->chaos_ms = (unsigned)cn_prng_range(p, 2000, 8000);
     sp->phases = (unsigned)cn_prng_range(p, 2, 4);
@@ -226,6 +237,38 @@ static void crash(struct sim *s)
     sim_push(s, &e);
 }
 
+/* Every node loses power at once: only synced writes survive anywhere. */
+static void power_loss(struct sim *s)
+{
+    sim_trace(s, "fault: power loss");
+    for (unsigned x = 0; x < s->n_nodes; x++) {
+        struct sim_node *n = &s->nodes[x];
+        if (!n->alive)
+            continue;
+        sim_node_crash(s, x);
+        struct sim_ev e = {.time_ms = s->now_ms +
+                                      cn_prng_range(&s->fault_prng, 50, 1000),
+                           .kind = SIM_EV_RESTART,
+                           .node = x,
+                           .inc = n->inc};
+        sim_push(s, &e);
+    }
+}
+
+static void on_leader(struct sim *s, unsigned i)
+{
+    struct ctx *c = s->hook_ctx;
+    if (!c->run.chaos || s->p.flap_pct == 0 ||
+        !cn_prng_chance(&s->fault_prng, s->p.flap_pct, 100))
+        return;
+    struct sim_ev e = {.time_ms = s->now_ms +
+                                  cn_prng_range(&s->fault_prng, 1, 60),
+                       .kind = EV_FLAP,
+                       .node = i,
+                       .inc = s->nodes[i].inc};
+    sim_push(s, &e);
+}
+
 static void transfer(struct sim *s)
 {
     int l = sim_leader(s);
@@ -285,10 +328,12 @@ static void member(struct sim *s, struct run *run)
 static void fault(struct sim *s, struct run *run)
 {
     const struct sim_params *p = &s->p;
-    unsigned w[6] = {p->crash_weight,  p->partition_weight, p->transfer_weight,
-                     p->member_weight, p->snapshot_weight,  p->heal_weight};
+    unsigned w[7] = {p->crash_weight,    p->partition_weight,
+                     p->transfer_weight, p->member_weight,
+                     p->snapshot_weight, p->heal_weight,
+                     p->power_weight};
     unsigned total = 0;
-    for (int k = 0; k < 6; k++)
+    for (int k = 0; k < 7; k++)
         total += w[k];
     if (total == 0)
         return;
@@ -315,9 +360,12 @@ static void fault(struct sim *s, struct run *run)
         sim_take_snapshot(s,
                           (unsigned)cn_prng_below(&s->fault_prng, s->n_nodes));
         break;
-    default:
+    case 5:
         memset(s->blocked, 0, sizeof(s->blocked));
         sim_trace(s, "fault: links healed");
+        break;
+    default:
+        power_loss(s);
         break;
     }
 }
@@ -360,11 +408,6 @@ static void chaos_start(struct sim *s, struct run *run,
     sim_push(s, &h);
 }
 
-struct ctx {
-    struct run run;
-    struct sim_params orig;
-};
-
 static void hook(struct sim *s, struct sim_ev *e)
 {
     struct ctx *c = s->hook_ctx;
@@ -395,6 +438,20 @@ static void hook(struct sim *s, struct sim_ev *e)
         break;
     case EV_TIMEOUT:
         on_timeout(s, e->a);
+        break;
+    case EV_FLAP:
+        if (run->chaos && s->nodes[e->node].alive &&
+            s->nodes[e->node].inc == e->inc) {
+            sim_trace(s, "fault: crash fresh leader %u", e->node + 1);
+            sim_node_crash(s, e->node);
+            struct sim_ev r = {.time_ms = s->now_ms +
+                                          cn_prng_range(&s->fault_prng, 50,
+                                                        1500),
+                               .kind = SIM_EV_RESTART,
+                               .node = e->node,
+                               .inc = s->nodes[e->node].inc};
+            sim_push(s, &r);
+        }
         break;
     case SIM_EV_HEAL:
         heal(s, run);
@@ -473,6 +530,7 @@ int sim_random_run(uint64_t seed, int verbose, uint64_t *hash_out,
     memset(&c, 0, sizeof(c));
     c.orig = sp;
     s.hook = hook;
+    s.on_leader = on_leader;
     s.hook_ctx = &c;
     if (verbose)
         fprintf(stderr,
