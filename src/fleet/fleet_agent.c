@@ -82,7 +82,7 @@ struct agent {
     uint64_t watch_index;
     int jobs_dirty, machines_dirty, resync;
     int64_t next_heartbeat, next_sync, next_elect, next_reconcile,
-        last_reconcile;
+        last_reconcile, reconcile_cost_ms;
 };
 
 /* ---- flags ----------------------------------------------------------- */
@@ -835,16 +835,25 @@ static void turn(struct agent *a)
         sync_units(a);
         a->jobs_dirty = 0;
     }
+    /* The engine reconciles on changes, at most once per twice its own
+     * last duration (20 ms at least), and every reconcile interval. */
+    int64_t gap = 2 * a->reconcile_cost_ms > 20 ? 2 * a->reconcile_cost_ms : 20;
     if (a->elect.leader && (a->machines_dirty || now >= a->next_reconcile) &&
-        now - a->last_reconcile >= 100) {
+        now - a->last_reconcile >= gap) {
         reconcile(a);
+        int64_t done = cli_now_ms();
+        a->reconcile_cost_ms = done - now;
         a->machines_dirty = 0;
-        a->last_reconcile = now;
-        a->next_reconcile = now + a->reconcile_ms;
+        a->last_reconcile = done;
+        a->next_reconcile = done + a->reconcile_ms;
     }
     apply_units(a);
     publish(a, now);
-    watch(a, cli_now_ms() + 200);
+    int64_t wait_ms = 200;
+    if (a->elect.leader && a->machines_dirty) /* a reconcile is due soon */
+        wait_ms = a->last_reconcile + gap - cli_now_ms();
+    wait_ms = wait_ms > 200 ? 200 : wait_ms < 1 ? 1 : wait_ms;
+    watch(a, cli_now_ms() + wait_ms);
 }
 
 static void shutdown_units(struct agent *a)

@@ -126,9 +126,10 @@ static int wants_machine(const struct fleet_sched_job *j)
 }
 
 /* Can job i stay on / go to machine m, given the other placed jobs?
- * Conflicts are checked against jobs [0, upto) only. */
+ * Conflicts are checked against jobs [0, upto) only, and not at all when
+ * no job has Conflicts= or Replaces= (rules == 0). */
 static int fits(const struct fleet_sched_job *js, size_t nj, size_t i,
-                const struct fleet_sched_machine *m, size_t upto)
+                const struct fleet_sched_machine *m, size_t upto, int rules)
 {
     const struct fleet_sched_job *j = &js[i];
     if (!fleet_sched_machine_ok(j->svc, j->name, m->id, m->metadata))
@@ -144,7 +145,7 @@ static int fits(const struct fleet_sched_job *js, size_t nj, size_t i,
         if (d == nj || strcmp(js[d].target, m->id) != 0)
             return 0;
     }
-    for (size_t k = 0; k < upto; k++) {
+    for (size_t k = 0; rules && k < upto; k++) {
         if (k == i || strcmp(js[k].target, m->id) != 0)
             continue;
         if (replaces(&js[k], j))
@@ -156,7 +157,7 @@ static int fits(const struct fleet_sched_job *js, size_t nj, size_t i,
 }
 
 static void unschedule_pass(struct fleet_sched_machine *ms, size_t nm,
-                            struct fleet_sched_job *js, size_t nj)
+                            struct fleet_sched_job *js, size_t nj, int rules)
 {
     for (size_t i = 0; i < nj; i++) {
         struct fleet_sched_job *j = &js[i];
@@ -168,11 +169,11 @@ static void unschedule_pass(struct fleet_sched_machine *ms, size_t nm,
         int keep = wants_machine(j) && m != NULL;
         if (keep) {
             int ok = 1;
-            for (size_t k = i + 1; ok && k < nj; k++)
+            for (size_t k = i + 1; rules && ok && k < nj; k++)
                 if (strcmp(js[k].target, j->target) == 0 &&
                     wants_machine(&js[k]) && replaces(&js[k], j))
                     ok = 0;
-            keep = ok && fits(js, nj, i, m, i);
+            keep = ok && fits(js, nj, i, m, i, rules);
         }
         if (!keep)
             j->target[0] = '\0';
@@ -182,7 +183,12 @@ static void unschedule_pass(struct fleet_sched_machine *ms, size_t nm,
 void fleet_sched_decide(struct fleet_sched_machine *ms, size_t nm,
                         struct fleet_sched_job *js, size_t nj)
 {
-    unschedule_pass(ms, nm, js, nj);
+    int rules = 0;
+    for (size_t i = 0; i < nj; i++)
+        if (js[i].svc &&
+            (js[i].svc->conflicts.n > 0 || js[i].svc->replaces.n > 0))
+            rules = 1;
+    unschedule_pass(ms, nm, js, nj, rules);
     for (size_t i = 0; i < nm; i++)
         ms[i].units = 0;
     for (size_t i = 0; i < nj; i++) {
@@ -203,10 +209,10 @@ void fleet_sched_decide(struct fleet_sched_machine *ms, size_t nm,
             struct fleet_sched_machine *best = NULL;
             int best_replace = 0;
             for (size_t k = 0; k < nm; k++) {
-                if (!fits(js, nj, i, &ms[k], nj))
+                if (!fits(js, nj, i, &ms[k], nj, rules))
                     continue;
                 int rep = 0;
-                for (size_t d = 0; d < nj; d++)
+                for (size_t d = 0; j->svc->replaces.n > 0 && d < nj; d++)
                     if (strcmp(js[d].target, ms[k].id) == 0 &&
                         replaces(j, &js[d]))
                         rep = 1;
