@@ -160,7 +160,7 @@ int server_wal_open(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
         return rc;
     }
     if (rc != CN_OK) {
-        snprintf(errmsg, CN_ERRMSG_SIZE, "cannot lock data dir: %s", why);
+        snprintf(errmsg, CN_ERRMSG_SIZE, "cannot lock data dir: %.200s", why);
         return rc;
     }
     struct timespec ts;

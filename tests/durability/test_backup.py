@@ -97,6 +97,10 @@ def test_backup_of_a_stopped_member_starts_a_new_single_node_cluster(tmp_path):
         again, _ = dump(src.client_port, "/")
         assert again == before
     finally:
-        src.cleanup()
-        if new is not None:
-            new.cleanup()
+        reports = []
+        for n in (src, new):
+            if n is not None:
+                n.stop()
+                reports.append(n.sanitizer_report())
+                n.cleanup()
+    assert not any(reports), reports

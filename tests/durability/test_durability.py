@@ -33,8 +33,13 @@ def nodes():
         return n
 
     yield make
+    reports = []
     for n in made:
+        n.stop()
+        if n.sanitizer_report():
+            reports.append(n.sanitizer_report())
         n.cleanup()
+    assert not reports, "sanitizer report:\n%s" % reports[0]
 
 
 def metrics(port):
