@@ -414,8 +414,15 @@ static void kill_group(struct shim *s, pid_t pgid, int64_t timeout_ms,
         kill(-pgid, SIGKILL);
         wait_for(s, pgid, -1, 0, &st);
     }
-    /* Leftovers of the group after its leader exited. */
+    /* Leftovers of the group after its leader exited: kill them and wait
+     * (reaping what was reparented to us) until the group is empty. */
     kill(-pgid, SIGKILL);
+    for (int i = 0; i < 200 && kill(-pgid, 0) == 0; i++) {
+        int dummy;
+        while (waitpid(-1, &dummy, WNOHANG) > 0)
+            ;
+        usleep(5000);
+    }
     if (status)
         *status = st;
 }
