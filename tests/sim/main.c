@@ -6,8 +6,12 @@
  *   cairn-sim --minutes M [--seed S]   fresh seeds until M minutes pass
  *   cairn-sim --determinism --seed S   run S twice, compare hashes
  *   cairn-sim --expect-fail ...        succeed only if some run fails
- *                                      (stops at the first failure)
+ *                                      (stops at the first failure); with
+ *                                      --scenario: if the checker reports
+ *                                      a violation
  *   cairn-sim --scenario FILE... [--rewrite]
+ *   cairn-sim --bench                  fault-free 3-node cluster, 64
+ *                                      clients: commits per CPU second
  *   --verbose                          trace every step to stderr
  *
  * Ends with "N passed, N failed".
@@ -75,7 +79,7 @@ int main(int argc, char **argv)
 {
     uint64_t seed = 0;
     int have_seed = 0, verbose = 0, expect_fail = 0, rewrite = 0, det = 0;
-    int quiet = 0;
+    int quiet = 0, bench = 0;
     unsigned runs = 1;
     double minutes = 0;
     const char *seeds_file = NULL;
@@ -103,6 +107,8 @@ int main(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(a, "--expect-fail")) {
             expect_fail = 1;
+        } else if (!strcmp(a, "--bench")) {
+            bench = 1;
         } else if (!strcmp(a, "--determinism")) {
             det = 1;
         } else if (!strcmp(a, "--rewrite")) {
@@ -117,12 +123,17 @@ int main(int argc, char **argv)
         }
     }
     if (n_scen > 0) {
-        unsigned ok = 0, bad = 0;
+        unsigned ok = 0, bad = 0, violations = 0;
         for (int k = 0; k < n_scen; k++) {
-            if (sim_scenario_file(scenarios[k], rewrite) == 0)
+            if (sim_scenario_file(scenarios[k], rewrite, &violations) == 0)
                 ok++;
             else
                 bad++;
+        }
+        if (expect_fail) {
+            /* A broken core must make the checker speak up. */
+            printf("%u checker violations\n", violations);
+            return violations > 0 ? 0 : 1;
         }
         printf("%u passed, %u failed\n", ok, bad);
         return bad ? 1 : 0;
@@ -134,6 +145,19 @@ int main(int argc, char **argv)
     }
     if (det)
         return determinism(seed);
+    if (bench) {
+        uint64_t commits = 0;
+        double sim_s = 0, c0 = cpu_s();
+        int rc = sim_bench_run(seed, &commits, &sim_s);
+        double cpu = cpu_s() - c0;
+        printf("bench: 3 nodes, %.1f simulated s, %llu commits, %.2f s cpu, "
+               "%.0f commits per cpu second, %.0f per simulated second\n",
+               sim_s, (unsigned long long)commits, cpu,
+               cpu > 0 ? commits / cpu : 0.0,
+               sim_s > 0 ? commits / sim_s : 0.0);
+        printf("%d passed, %d failed\n", !rc, rc);
+        return rc;
+    }
 
     struct totals t;
     memset(&t, 0, sizeof(t));

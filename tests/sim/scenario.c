@@ -49,6 +49,7 @@ struct sc {
     char *out; /* output of the current command */
     size_t out_len;
     FILE *f;
+    unsigned violations; /* checker reports in this file */
 };
 
 static void sc_line(struct sc *c, const char *fmt, ...)
@@ -344,6 +345,7 @@ static void run_cmd(struct sc *c, char *line)
         sc_line(c, "error: unknown or malformed command");
     }
     if (s->failed) {
+        c->violations++;
         sc_line(c, "VIOLATION: %s", s->why);
         s->failed = 0; /* report each once, keep going */
     }
@@ -369,7 +371,7 @@ static char *slurp(const char *path, size_t *len)
     return b.data;
 }
 
-int sim_scenario_file(const char *path, int rewrite)
+int sim_scenario_file(const char *path, int rewrite, unsigned *violations)
 {
     size_t len = 0;
     char *text = slurp(path, &len);
@@ -432,6 +434,8 @@ int sim_scenario_file(const char *path, int rewrite)
     }
     if (c.have_cluster)
         sim_close(&c.s);
+    if (violations)
+        *violations += c.violations;
     int rc = 0;
     if (rewrite && mismatch) {
         FILE *f = fopen(path, "wb");

@@ -243,8 +243,10 @@ static void log_set_snapshot(struct sim_log *l,
         drop = meta->index - l->meta.index;
     for (size_t i = 0; i < drop; i++)
         bytes_free(&l->ents[i]);
-    memmove(l->ents, l->ents + drop, (l->n - drop) * sizeof(*l->ents));
-    memmove(l->terms, l->terms + drop, (l->n - drop) * sizeof(*l->terms));
+    if (l->n > drop) {
+        memmove(l->ents, l->ents + drop, (l->n - drop) * sizeof(*l->ents));
+        memmove(l->terms, l->terms + drop, (l->n - drop) * sizeof(*l->terms));
+    }
     l->n -= drop;
     l->meta = *meta;
     bytes_free(&l->snap);
@@ -271,7 +273,8 @@ static void disk_sync_upto(struct sim_disk *d, uint64_t seq)
         bytes_free(&d->ops[k].data);
         k++;
     }
-    memmove(d->ops, d->ops + k, (d->n_ops - k) * sizeof(*d->ops));
+    if (k > 0 && d->n_ops > k)
+        memmove(d->ops, d->ops + k, (d->n_ops - k) * sizeof(*d->ops));
     d->n_ops -= k;
 }
 

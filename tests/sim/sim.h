@@ -146,7 +146,7 @@ struct sim_params {
     unsigned fsync_min_ms, fsync_max_ms;
     unsigned crash_weight, partition_weight, transfer_weight, member_weight,
         snapshot_weight, heal_weight, power_weight;
-    unsigned flap_pct; /* chance a new leader crashes within 60 ms */
+    unsigned flap_pct;     /* chance a new leader crashes within 60 ms */
     unsigned fault_gap_ms; /* mean time between faults */
     unsigned chaos_ms;     /* length of a chaos phase */
     unsigned phases;
@@ -271,7 +271,12 @@ void sim_push(struct sim *s, const struct sim_ev *e);
 int sim_random_run(uint64_t seed, int verbose, uint64_t *hash_out,
                    double *sim_s_out, uint64_t *commits_out);
 
+/* The fault-free 3-node throughput run behind --bench. */
+int sim_bench_run(uint64_t seed, uint64_t *commits_out, double *sim_s_out);
+
 /* scenario.c */
-int sim_scenario_file(const char *path, int rewrite);
+/* Runs one scenario file; 0 if its output matches. Adds the number of
+ * checker violations seen to *violations. */
+int sim_scenario_file(const char *path, int rewrite, unsigned *violations);
 
 #endif
