@@ -8,6 +8,7 @@ Fixtures:
   etcd_server   module-scoped reference etcd (--enable-v2)
   make_server   factory for function-scoped servers: make_server("cairn"),
                 make_server("etcd"), make_server("target", extra_args=[...])
+  make_cluster  factory for function-scoped clusters: make_cluster(3)
 
 A missing or broken cairn binary makes the tests FAIL (never skip). Every
 server started through these fixtures is stopped by its pid at teardown; a
@@ -55,6 +56,32 @@ def make_server():
     yield make
     for s in mine:
         finish(s)
+
+
+@pytest.fixture
+def make_cluster():
+    """make_cluster(n=3, kind="target"): a started Cluster whose members
+    are stopped (and checked like any server) at teardown."""
+    from pylib.cluster import Cluster
+    mine = []
+
+    def make(n=3, kind="target"):
+        if kind == "target":
+            kind = os.environ.get("CAIRN_TEST_TARGET", "cairn")
+        c = Cluster(kind, n)
+        mine.append(c)
+        live.extend(c.members)
+        try:
+            c.start()
+        except Exception as e:  # noqa: B902
+            pytest.fail("could not start a %d-member %s cluster: %s" %
+                        (n, kind, e), pytrace=False)
+        return c
+
+    yield make
+    for c in mine:
+        for s in c.members:
+            finish(s)
 
 
 @pytest.hookimpl(hookwrapper=True)

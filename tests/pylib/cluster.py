@@ -290,3 +290,68 @@ def run_binary(binary, args, env=None, timeout=10.0):
 
 def dumps(obj):
     return json.dumps(obj, indent=1, sort_keys=True)
+
+
+class Cluster:
+    """n members of one cluster (cairn or etcd), each a Server on its own
+    free ports and data dir, all given the same --initial-cluster."""
+
+    def __init__(self, kind, n=3, token=None):
+        ports = free_ports(2 * n)
+        self.members = []
+        for i in range(n):
+            s = Server.etcd(name="m%d" % (i + 1)) if kind == "etcd" else \
+                Server.cairn(name="m%d" % (i + 1))
+            s.client_port, s.peer_port = ports[2 * i], ports[2 * i + 1]
+            self.members.append(s)
+        self.kind = self.members[0].kind
+        self.initial = ",".join("%s=%s" % (s.name, s.peer_url)
+                                for s in self.members)
+        self.token = token or "cairn-test-%d" % ports[0]
+
+    def member_args(self, s):
+        a = s.args()
+        a[a.index("--initial-cluster") + 1] = self.initial
+        return a + ["--initial-cluster-token", self.token,
+                    "--heartbeat-interval", "50", "--election-timeout", "500"]
+
+    def spawn(self, s):
+        s.spawn(self.member_args(s))
+
+    def start(self, timeout=30.0):
+        for s in self.members:
+            self.spawn(s)
+        for s in self.members:
+            s.wait_ready(timeout)
+        return self
+
+    def stop(self):
+        for s in self.members:
+            s.stop()
+
+    def leader(self, timeout=5.0, among=None):
+        """The member whose /v2/stats/self says StateLeader (and that all
+        asked members agree on)."""
+        from pylib import httpraw
+        deadline = time.monotonic() + timeout
+        among = among or [s for s in self.members if s.alive()]
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                states = {}
+                for s in among:
+                    r = httpraw.request(s.client_port, "GET",
+                                        "/v2/stats/self", timeout=1)
+                    states[s.name] = r.json()
+                leaders = [s for s in among
+                           if states[s.name].get("state") == "StateLeader"]
+                ids = {st.get("leaderInfo", {}).get("leader")
+                       for st in states.values()}
+                if len(leaders) == 1 and len(ids) == 1:
+                    return leaders[0]
+                last = states
+            except (OSError, ValueError) as e:
+                last = e
+            time.sleep(0.1)
+        raise ServerError("no single leader among %s: %r" % (
+            [s.name for s in among], last))
