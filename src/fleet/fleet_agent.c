@@ -138,6 +138,7 @@ static void usage(FILE *f)
             "underscores).\n");
 }
 
+/* 0, 1 on a bad flag (said on stderr), -1 after --help. */
 static int parse_flags(struct agent *a, int argc, char **argv)
 {
     static const char *const names[] = {
@@ -148,7 +149,7 @@ static int parse_flags(struct agent *a, int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
-            return 1;
+            return -1;
         }
         size_t k;
         for (k = 0; k < 7; k++)
@@ -911,8 +912,9 @@ int fleet_agent_main(int argc, char **argv)
     memset(&a, 0, sizeof(a));
     a.log.fn = cn_log_stderr;
     a.log.level = CN_LOG_INFO;
-    if (parse_flags(&a, argc, argv) != 0)
-        return 1;
+    int pf = parse_flags(&a, argc, argv);
+    if (pf != 0)
+        return pf < 0 ? 0 : 1; /* --help, or a bad flag */
     char dir[1100];
     snprintf(dir, sizeof(dir), "%s/run", a.state_dir);
     if (mkdirs(dir) != 0) {

@@ -15,8 +15,15 @@
 #include "fleet.h"
 #include "fleet_store.h"
 
+struct cached {
+    char hash[48];
+    char *raw; /* cn_malloc'd */
+};
+
 struct ctl {
     struct fleet_store st;
+    struct cached *cache; /* unit texts by hash */
+    size_t ncache;
     const char *endpoint, *prefix;
     int no_legend, full, no_block, replace, follow;
     long block_attempts, lines;
@@ -159,6 +166,43 @@ static int state_exists(struct ctl *x, const char *name, const char *mid,
     return ok;
 }
 
+/* The text of unit/<hash>, cached for the run of the command (units are
+ * immutable by hash). Returns a cn_malloc'd copy or NULL. */
+static char *unit_raw(struct ctl *x, const char *hash)
+{
+    if (hash[0] == '\0')
+        return NULL;
+    const char *raw = NULL;
+    for (size_t i = 0; i < x->ncache && raw == NULL; i++)
+        if (strcmp(x->cache[i].hash, hash) == 0)
+            raw = x->cache[i].raw;
+    if (raw == NULL) {
+        char key[128];
+        char *text = NULL;
+        struct cli_resp r;
+        snprintf(key, sizeof(key), "unit/%s", hash);
+        if (fleet_store_get(&x->st, key, 0, &r) == 0 && r.node)
+            fleet_json_unit_decode(r.node->value, &text);
+        cli_resp_close(&r);
+        if (text == NULL)
+            return NULL;
+        struct cached *c = realloc(x->cache, (x->ncache + 1) * sizeof(*c));
+        if (c == NULL) {
+            cn_free(text);
+            return NULL;
+        }
+        x->cache = c;
+        snprintf(c[x->ncache].hash, sizeof(c[0].hash), "%s", hash);
+        c[x->ncache].raw = text;
+        raw = c[x->ncache++].raw;
+    }
+    size_t n = strlen(raw);
+    char *copy = cn_malloc(n + 1);
+    if (copy)
+        memcpy(copy, raw, n + 1);
+    return copy;
+}
+
 static void fill_unit(struct ctl *x, const struct cli_node *d, struct cunit *u,
                       int with_state)
 {
@@ -173,12 +217,7 @@ static void fill_unit(struct ctl *x, const struct cli_node *d, struct cunit *u,
         snprintf(u->target, sizeof(u->target), "%s", n->value);
     if ((n = fleet_node_child(d, "job-state")) != NULL)
         snprintf(u->heartbeat, sizeof(u->heartbeat), "%s", n->value);
-    char key[128];
-    snprintf(key, sizeof(key), "unit/%s", u->hash);
-    struct cli_resp r;
-    if (u->hash[0] && fleet_store_get(&x->st, key, 0, &r) == 0 && r.node)
-        fleet_json_unit_decode(r.node->value, &u->raw);
-    cli_resp_close(&r);
+    u->raw = unit_raw(x, u->hash);
     if (u->raw) {
         struct fleet_unit_file uf;
         char err[CN_ERRMSG_SIZE];
@@ -360,8 +399,13 @@ static int lazy_create(struct ctl *x, int argc, char **argv)
     for (size_t i = 0; rc == 0 && i < ncreate; i++)
         if (create_unit(x, names[i], texts[i]) != 0)
             rc = 1;
-    if (rc == 0 && ncreate > 0)
+    if (rc == 0 && ncreate > 0) {
+        /* fleetctl waits for creation even with --no-block. */
+        int no_block = x->no_block;
+        x->no_block = 0;
         rc = wait_states(x, names, ncreate, "inactive", 0);
+        x->no_block = no_block;
+    }
     for (size_t i = 0; i < ncreate; i++) {
         cn_free(texts[i]);
         free(names[i]);
@@ -1137,6 +1181,9 @@ int fleet_ctl_main(int argc, char **argv)
         err_line("Unknown command \"%s\"; see cairn-fleetctl --help", cmd);
         rc = 1;
     }
+    for (size_t i = 0; i < x.ncache; i++)
+        cn_free(x.cache[i].raw);
+    free(x.cache);
     for (size_t i = 0; i < x.nms; i++)
         fleet_machine_close(&x.ms[i]);
     free(x.ms);

@@ -97,7 +97,8 @@ def children_of(pid):
 
 
 class Agent:
-    def __init__(self, fleet, name, metadata="", ip="127.0.0.1"):
+    def __init__(self, fleet, name, metadata="", ip="127.0.0.1", env=None):
+        self.env = env
         self.fleet = fleet
         self.name = name
         self.metadata = metadata
@@ -116,8 +117,10 @@ class Agent:
         if self.metadata:
             args += ["--metadata", self.metadata]
         log = open(self.log_path, "ab")
+        env = dict(os.environ)
+        env.update(self.env or {})
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log)
+                                     stdout=log, stderr=log, env=env)
         log.close()
         wait_for(lambda: os.path.exists(
             os.path.join(self.state_dir, "machine-id")), 5, "machine-id")
@@ -164,8 +167,8 @@ class Fleet:
         self.tmp = tempfile.mkdtemp(prefix="cairn-fleet-")
         self.agents = []
 
-    def agent(self, name, metadata="", ip="127.0.0.1"):
-        a = Agent(self, name, metadata, ip).start()
+    def agent(self, name, metadata="", ip="127.0.0.1", env=None):
+        a = Agent(self, name, metadata, ip, env).start()
         self.agents.append(a)
         return a
 

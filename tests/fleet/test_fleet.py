@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import time
 
 import pytest
@@ -326,3 +327,38 @@ def test_fleet_isolate_and_limits(fleet):
     fleet.ctl("stop", "iso")
     wait_for(lambda: not os.path.exists(os.path.dirname(mem[0])), 10,
              "cgroup removed")
+
+
+def test_fleet_help_env_and_journal_follow(fleet):
+    from conftest import AGENT, FLEETCTL
+    p = subprocess.run([FLEETCTL, "--help"], capture_output=True, text=True)
+    assert p.returncode == 0
+    for cmd in ("list-machines", "list-unit-files", "list-units", "submit",
+                "load", "start", "stop", "unload", "destroy", "cat",
+                "status", "journal"):
+        assert "\t%s\t" % cmd in p.stdout, cmd
+    p = subprocess.run([AGENT, "--help"], capture_output=True, text=True)
+    assert p.returncode == 0 and "--engine-reconcile-interval" in p.stdout
+    p = subprocess.run([AGENT, "--bogus"], capture_output=True, text=True)
+    assert p.returncode == 1 and "unknown flag --bogus" in p.stderr
+
+    a1 = fleet.agent("m1", env={"FLEET_METADATA": "role=from-env"})
+    fleet.wait_machines(1)
+    assert "role=from-env" in fleet.ctl("list-machines").stdout
+    fleet.write_unit("tick.service", (
+        "[Service]\nExecStart=/bin/sh -c 'i=0; while :; do i=$((i+1)); "
+        "echo tick$i; sleep 0.1; done'\nTimeoutStopSec=2\n"))
+    fleet.ctl("start", "tick.service")
+    wait_for(lambda: "tick3" in fleet.ctl("journal", "tick").stdout, 10,
+             "first ticks")
+    f = subprocess.Popen([FLEETCTL, "--endpoint", fleet.endpoint,
+                          "--etcd-key-prefix", fleet.prefix, "journal", "-f",
+                          "--lines", "2", "tick"],
+                         stdout=subprocess.PIPE, text=True)
+    time.sleep(3)
+    f.send_signal(signal.SIGTERM)
+    out = f.communicate(timeout=10)[0]
+    ticks = [int(x) for x in re.findall(r": tick(\d+)$", out, re.M)]
+    assert len(ticks) >= 10, out
+    assert ticks == list(range(ticks[0], ticks[0] + len(ticks))), ticks
+    assert a1.machine_id[:8] in fleet.ctl("list-units").stdout
