@@ -135,7 +135,8 @@ class Gen:
         return n
 
     def key_path(self):
-        """(encoded path, whether it is one that 301s or 400s)"""
+        """A key path, percent-encoded in one of several ways, sometimes
+        unclean (301) or badly escaped (400)."""
         r = self.rng
         if r.random() < 0.5 and self.paths:
             comps = self.rng.choice(self.paths).split("/")
@@ -328,8 +329,6 @@ class Gen:
                     params.append(("refresh", self.boolish()))
             if r.random() < 0.08:
                 params.append(("noValueOnSuccess", self.boolish()))
-            if "/" not in path and r.random() < 0.5:
-                pass
             if path and "%" not in path and r.random() < 0.5 and \
                     "{" not in path and \
                     not path.endswith("/") and "//" not in path and \
@@ -652,21 +651,20 @@ class Side:
         return squeeze(self.njson1(text, sorted_asked))
 
     def njson1(self, text, sorted_asked):
-        if True:
-            try:
-                j = json.loads(text)
-            except ValueError:
-                return "<not json> %r" % text[:200]
-            if isinstance(j, dict) and "errorCode" in j:
-                j = dict(j)
-                j["index"] = self.nidx(j.get("index"))
-                j["cause"] = self.ncause(j.get("errorCode"), j.get("cause"))
-            elif isinstance(j, dict):
-                j = dict(j)
-                for k in ("node", "prevNode"):
-                    if k in j:
-                        j[k] = self.nnode(j[k], not sorted_asked)
-            return j
+        try:
+            j = json.loads(text)
+        except ValueError:
+            return "<not json> %r" % text[:200]
+        if isinstance(j, dict) and "errorCode" in j:
+            j = dict(j)
+            j["index"] = self.nidx(j.get("index"))
+            j["cause"] = self.ncause(j.get("errorCode"), j.get("cause"))
+        elif isinstance(j, dict):
+            j = dict(j)
+            for k in ("node", "prevNode"):
+                if k in j:
+                    j[k] = self.nnode(j[k], not sorted_asked)
+        return j
 
 
 # ---------------------------------------------------------------- compare
@@ -772,7 +770,7 @@ def send_both(a, b, op, wait_timeout):
     return ra, rb
 
 
-def run_seed(server_a, server_b, seed, n_ops, wait_timeout=0.2, log=None):
+def run_seed(server_a, server_b, seed, n_ops, wait_timeout=0.2):
     """Run n_ops generated ops of seed on both servers; raise Mismatch with
     a reproduction on the first difference. Returns counters."""
     a = Side(server_a, "A:" + server_a.kind)

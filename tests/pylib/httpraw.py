@@ -63,9 +63,8 @@ def encode_form(params):
             continue
         if not isinstance(v, (str, bytes)):
             v = str(v)
-        if True:
-            parts.append(urllib.parse.quote_plus(k) + "=" +
-                         urllib.parse.quote_plus(v))
+        parts.append(urllib.parse.quote_plus(k) + "=" +
+                     urllib.parse.quote_plus(v))
     return "&".join(parts)
 
 
