@@ -48,9 +48,15 @@ def test_regress_unknown_method_is_405(sides):
     # found: cairn answered an unknown method ("FOO") with 400 and closed
     # the connection; etcd answers 405 with Allow like any other method
     # it does not serve
-    out = run(sides, {"m": "FOO", "p": "r1/a"}, {"m": "PATCH", "p": "r1/a"})
+    out = run(sides, {"m": "FOO", "p": "r1/a"})
     assert out[0]["status"] == 405
     assert out[0]["allow"] == "HEAD,GET,PUT,POST,DELETE"
+
+
+def test_regress_other_methods(sides):
+    out = run(sides, {"m": "PATCH", "p": "r1/b"}, {"m": "TRACE", "p": "r1/b"},
+              {"m": "OPTIONS", "p": "r1/b"})
+    assert [o["status"] for o in out] == [405, 405, 200]
 
 
 def test_regress_long_query_value(sides):

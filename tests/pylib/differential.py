@@ -76,7 +76,7 @@ class Gen:
 
     FEATURES = ("odd-methods", "bad-escapes", "live", "burst", "ttl0",
                 "big-values", "hidden", "unclean-paths", "raw-bytes",
-                "long-urls", "param-edges")
+                "long-urls", "param-edges", "unknown-method")
 
     def __init__(self, seed, disabled=None):
         self.rng = random.Random(seed)
@@ -305,8 +305,10 @@ class Gen:
         if m == "BURST" and "burst" in self.off:
             m = "GET"
         if m == "OTHER":
-            return {"m": r.choice(["PATCH", "OPTIONS", "TRACE", "FOO"]),
-                    "p": self.key_path(), "q": [], "f": None}
+            m = r.choice(["PATCH", "OPTIONS", "TRACE", "FOO"])
+            if m == "FOO" and "unknown-method" in self.off:
+                m = "PATCH"
+            return {"m": m, "p": self.key_path(), "q": [], "f": None}
         if m in ("PUT", "DELETE") and self.leaves and r.random() < 0.3:
             return self.cas_op(m)
         path = self.key_path()
