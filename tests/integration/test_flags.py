@@ -135,11 +135,14 @@ def test_flags_env_variables(make_server):
     assert os.path.isdir(s.data_dir)
 
 
-def test_flags_flag_wins_over_env_with_warning(make_server):
+def test_flags_flag_wins_over_env_with_warning(make_server, server_kind):
     # The issue and the v2 contract (section 6) say a flag on the command
     # line wins over its ETCD_* variable and the shadowing is logged. (etcd
     # 3.4.23 itself refuses to start here; cairn keeps to its contract, as
     # docs/flags.md says.)
+    if server_kind == "etcd":
+        pytest.skip("etcd 3.4.23 exits 1 when a flag shadows a set ETCD_* "
+                    "variable; cairn's contract is to warn and go on")
     s = make_server(start=False)
     s.env_extra.update({"ETCD_NAME": "fromenv"})
     s.start()
