@@ -384,6 +384,60 @@ static void check_entry(struct sim *s, unsigned node, raft_index idx,
                  (unsigned long long)sl->prev_term);
 }
 
+/* Last (index, term) of a log. */
+static void log_last(const struct sim_log *l, raft_index *idx, raft_term *t)
+{
+    *idx = l->meta.index + l->n;
+    *t = l->n ? l->terms[l->n - 1] : l->meta.term;
+}
+
+static int log_holds(const struct sim_log *l, raft_index idx, raft_term t)
+{
+    return idx <= l->meta.index || log_term(l, idx) == t;
+}
+
+/*
+ * A newly committed entry must already be safe: no server lacking it can
+ * collect a quorum of votes by log comparison (Raft paper 5.4.1) from the
+ * voters' durable logs. This is what committing only current-term entries
+ * guarantees (Figure 8), and what acknowledging only durable entries
+ * guarantees; the check sees a violation the moment the commit happens,
+ * without waiting for the crash schedule that would lose the entry.
+ * Runs with a fixed voter set only (no membership changes).
+ */
+static void check_commit_safe(struct sim *s, raft_index idx, raft_term t)
+{
+    if (s->p.spares != 0)
+        return;
+    unsigned n = s->p.nodes;
+    for (unsigned c = 0; c < n; c++) {
+        const struct sim_node *cn = &s->nodes[c];
+        const struct sim_log *cl =
+            cn->alive ? &cn->disk.live : &cn->disk.durable;
+        if (log_holds(cl, idx, t))
+            continue;
+        raft_index ci;
+        raft_term ct;
+        log_last(cl, &ci, &ct);
+        unsigned votes = 0;
+        for (unsigned v = 0; v < n; v++) {
+            raft_index vi;
+            raft_term vt;
+            log_last(&s->nodes[v].disk.durable, &vi, &vt);
+            votes += ct > vt || (ct == vt && ci >= vi);
+        }
+        if (votes >= n / 2 + 1) {
+            sim_fail(s,
+                     "commit safety: entry (%llu,%llu) is committed but "
+                     "node %u, without it, can win an election with last "
+                     "entry (%llu,%llu)",
+                     (unsigned long long)idx, (unsigned long long)t, c + 1,
+                     (unsigned long long)ci, (unsigned long long)ct);
+            return;
+        }
+    }
+}
+
 static void check_committed(struct sim *s, unsigned node,
                             const struct raft_entry *e)
 {
@@ -403,6 +457,7 @@ static void check_committed(struct sim *s, unsigned node,
         if (e->index > s->max_committed)
             s->max_committed = e->index;
         s->n_commits++;
+        check_commit_safe(s, e->index, e->term);
         return;
     }
     if (s->committed[e->index].term != e->term ||

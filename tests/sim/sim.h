@@ -23,6 +23,8 @@
  * Checked after every step (sim_check_*): at most one leader per term; log
  * matching (an (index, term) pair always names the same entry and previous
  * term); leader completeness (a new leader holds every committed entry);
+ * commit safety (a newly committed entry is already out of reach of any
+ * candidate lacking it, judged on the voters' durable logs);
  * committed entries never change and never get truncated; every node
  * applies the same command at each index; a write acknowledged to a client
  * keeps its index forever; the client history of writes and ReadIndex reads
