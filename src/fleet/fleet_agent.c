@@ -31,7 +31,8 @@
 #include "fleet_sup.h"
 
 #define MOD "agent"
-#define FULL_RESYNC_MS 30000 /* re-read job/ whole, in case of a lost event */
+#define WATCH_SKIP_EVENTS 200 /* behind by more: re-read instead */
+#define FULL_RESYNC_MS 30000  /* re-read job/ whole, in case of a lost event */
 
 struct content {
     char hash[48];
@@ -790,7 +791,14 @@ static void watch(struct agent *a, int64_t deadline)
             a->watch_index = r.node->modified_index + 1;
             apply_event(a, r.action ? r.action : "", r.node);
             int more = r.index >= a->watch_index;
+            int far = r.index > a->watch_index + WATCH_SKIP_EVENTS;
             cli_resp_close(&r);
+            if (far) {
+                /* Far behind (a burst of state refreshes, say): one read of
+                 * job/ is cheaper than hundreds of one-event round trips. */
+                a->resync = 1;
+                return;
+            }
             if (!more)
                 return;
             deadline = cli_now_ms() + 20;

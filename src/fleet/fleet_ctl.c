@@ -441,7 +441,12 @@ static int wait_states(struct ctl *x, char **names, size_t n, const char *state,
                 struct cunit u;
                 int f = get_unit(x, names[i], &u);
                 const char *cur = u.global ? u.dstate : u.current;
-                if (f == 1 && strcmp(cur, state) == 0) {
+                /* "inactive" counts once the engine took the target away
+                 * (the agent may drop its state a moment earlier). */
+                int settled = u.global || strcmp(state, "inactive") != 0 ||
+                              u.target[0] == '\0' || u.dstate[0] == '\0' ||
+                              strcmp(u.dstate, "inactive") != 0;
+                if (f == 1 && strcmp(cur, state) == 0 && settled) {
                     char leg[160] = "";
                     if (u.target[0] && machine(x, u.target)) {
                         x->full = 0;

@@ -649,6 +649,9 @@ int fleet_sup_start(struct fleet_run *r, const struct fleet_service *svc,
         if (getppid() != parent)
             _exit(0);
         prctl(PR_SET_CHILD_SUBREAPER, 1);
+        char comm[16]; /* "cairn-shim" in ps -e and top */
+        snprintf(comm, sizeof(comm), "cairn-shim");
+        prctl(PR_SET_NAME, comm);
         setpgid(0, 0);
         close_other_fds(sp[1], out[0], out[1]);
         if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK) != 0)

@@ -42,14 +42,16 @@ def unit_pgid(agent, unit):
 
 
 def running_count(agents):
-    n = 0
+    """Distinct units whose process runs on some agent (a unit that is
+    being moved may briefly run on two)."""
+    names = set()
     for a in agents:
         d = os.path.join(a.state_dir, "run")
         try:
-            n += sum(1 for f in os.listdir(d) if f.endswith(".pgid"))
+            names.update(f for f in os.listdir(d) if f.endswith(".pgid"))
         except OSError:
             pass
-    return n
+    return len(names)
 
 
 def store_index(url):
