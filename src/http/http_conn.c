@@ -735,7 +735,13 @@ int http_conn_on_headers(struct http_conn *c, const struct http_head_info *h)
     r->keep_alive = h->keep_alive;
     if (h->upgrade)
         r->close_after = 1;
-    if (h->http_major == 1 && h->http_minor >= 1 && !r->has_host) {
+    if (h->http_major != 1) {
+        /* Go's server takes HTTP/1.x only; anything else is refused
+         * (cmux in front of etcd drops it). */
+        fail_request(c, 400, 0);
+        return -1;
+    }
+    if (h->http_minor >= 1 && !r->has_host) {
         fail_request(c, 400, 0);
         return -1;
     }
