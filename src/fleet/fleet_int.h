@@ -5,11 +5,11 @@
  *   fleet_unit.c     systemd unit files: syntax, the [Service]/[X-Fleet]/
  *                    [X-Cairn] subset, names, templates, specifiers. Pure.
  *   fleet_json.c     the only file that includes jansson: the objects fleet
- *                    stores (machine, unit, state, lease) and v2 answers.
- *   fleet_http.c     minimal blocking HTTP/1.1 client (TODO(#7): replace by
- *                    the cli module's client once it is public).
+ *                    stores (machine, unit, state, lease, journal).
  *   fleet_store.c    the v2 key calls the layer needs (get, set, CAS,
- *                    create, delete, watch) and the key layout.
+ *                    create, delete, watch) over the cli module's HTTP
+ *                    client (TODO(#7): through a public cli header instead
+ *                    of cli_int.h); the key layout is in fleet_store.h.
  *   fleet_elect.c    leader election on a TTL key (TODO(#7): the recipe of
  *                    cairnctl elect, to move into cli).
  *   fleet_sched.c    the engine's decisions: constraints and placement.
