@@ -15,6 +15,8 @@ CAIRN_TEST_TARGET=etcd makes the `server` fixture of the cairn suites start
 etcd instead, which validates a test against the reference.
 """
 
+import atexit
+import ctypes
 import json
 import os
 import shutil
@@ -23,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -58,6 +61,44 @@ def free_ports(n):
 
 
 class ServerError(Exception):
+    pass
+
+
+# Servers must not outlive the test process: an atexit hook and a SIGTERM
+# handler stop what is still running, and each child asks the kernel for
+# SIGTERM when its parent dies (PR_SET_PDEATHSIG; for SIGKILL of the test
+# process, where the kernel or sandbox supports it).
+_PR_SET_PDEATHSIG = 1
+try:
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _prctl = None
+_running = weakref.WeakSet()
+
+
+def _die_with_parent():
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+@atexit.register
+def _stop_all():
+    for s in list(_running):
+        s.stop()
+
+
+def _on_sigterm(signum, frame):
+    _stop_all()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+# A test run stopped with SIGTERM (a timeout, make interrupted) stops its
+# servers too; only installed where nothing else handles SIGTERM.
+try:
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+except ValueError:  # not the main thread
     pass
 
 
@@ -135,8 +176,10 @@ class Server:
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen(args or self.args(), stdin=subprocess.DEVNULL,
                                      stdout=self.logf, stderr=subprocess.STDOUT,
-                                     env=self.env(), cwd=self.tmp)
+                                     env=self.env(), cwd=self.tmp,
+                                     preexec_fn=_die_with_parent)
         self.returncode = None
+        _running.add(self)
 
     def start(self, timeout=20.0):
         for attempt in range(3):
