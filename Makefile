@@ -150,7 +150,7 @@ check-includes:
 	@bash scripts/check-includes.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-asan-proc build-fuzz
 
 -include mk/*.mk
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
