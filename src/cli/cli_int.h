@@ -11,7 +11,12 @@
  *   cli_args.c     Go flag package + urfave/cli argument rules. Pure.
  *   cli_client.c   endpoints, fail-over, member sync, key API calls.
  *   cli_proc.c     clock, signals, child processes, health checks.
+ *   cli_elect.c    leader election on a TTL key (public: cli_elect.h),
+ *                  shared by `cairnctl elect` and the fleet engine.
  *   cli_cmd_*.c    the commands; cli_main.c dispatches.
+ *
+ * cli_client.h is the part other layers may use (client, key calls, answer
+ * structs, clock and signals); this header adds what only src/cli uses.
  */
 #ifndef CLI_INT_H
 #define CLI_INT_H
@@ -23,6 +28,7 @@
 #include <sys/types.h>
 
 #include "base/base.h"
+#include "cli_client.h"
 
 /* etcdctl v2 exit codes (etcdctl/ctlv2/command/error.go). */
 enum {
@@ -35,16 +41,6 @@ enum {
 };
 
 /* ---- HTTP client (cli_http.c) ---------------------------------------- */
-
-#define CLI_HOST_MAX 256
-#define CLI_URL_MAX 1024
-
-struct cli_url {
-    char host[CLI_HOST_MAX]; /* without brackets */
-    char port[8];            /* decimal */
-    char path[CLI_URL_MAX];  /* path prefix, "" for none */
-    char text[CLI_URL_MAX];  /* scheme://host[:port][path] as given */
-};
 
 /* Parses "http://host[:port][/path]" (a missing scheme becomes http, as
  * etcdctl does for "host:port"-less names). Returns 0, or CN_EINVAL with a
@@ -85,15 +81,6 @@ struct cli_chunked {
 int cli_chunked_feed(struct cli_chunked *d, const char *in, size_t n,
                      size_t *used, struct cn_buf *out);
 
-struct cli_http_conn {
-    int fd;                  /* -1 when not connected */
-    char host[CLI_HOST_MAX]; /* what fd is connected to */
-    char port[8];
-    char rbuf[16384]; /* bytes read but not consumed */
-    size_t rlen;
-    char errmsg[CN_ERRMSG_SIZE]; /* Go-style message of the last failure */
-};
-
 struct cli_http_req {
     const char *method;       /* "GET" */
     const char *target;       /* "/v2/keys/a?x=y", borrowed */
@@ -122,33 +109,6 @@ int cli_tcp_probe(const char *host, const char *port, int64_t deadline_ms);
 
 /* ---- JSON (cli_json.c) ----------------------------------------------- */
 
-struct cli_node {
-    char *key;        /* owned; "" for the root */
-    int dir;          /* 1 for directories */
-    char *value;      /* owned; "" when absent */
-    char *expiration; /* owned; NULL when absent */
-    int64_t ttl;      /* seconds; 0 when absent */
-    uint64_t created_index;
-    uint64_t modified_index;
-    int has_nodes;          /* "nodes" was present (even empty) */
-    struct cli_node *nodes; /* owned array */
-    size_t node_count;
-};
-
-struct cli_resp {
-    char *action;               /* owned */
-    struct cli_node *node;      /* owned; NULL when absent */
-    struct cli_node *prev_node; /* owned; NULL when absent */
-    uint64_t index;             /* X-Etcd-Index (not in the JSON) */
-};
-
-struct cli_etcd_error {
-    int code;
-    char *message; /* owned */
-    char *cause;   /* owned */
-    uint64_t index;
-};
-
 struct cli_member {
     char *id;         /* owned */
     char *name;       /* owned; "" for an unstarted member */
@@ -162,11 +122,8 @@ struct cli_member {
  * body is borrowed; the result is owned by the caller and freed with the
  * matching _close/_free even after a failure. */
 int cli_json_parse_resp(const char *body, size_t len, struct cli_resp *out);
-void cli_resp_close(struct cli_resp *r);
-void cli_node_close(struct cli_node *n);
 int cli_json_parse_error(const char *body, size_t len,
                          struct cli_etcd_error *out);
-void cli_etcd_error_close(struct cli_etcd_error *e);
 int cli_json_parse_members(const char *body, size_t len,
                            struct cli_member **out, size_t *count);
 int cli_json_parse_member(const char *body, size_t len, struct cli_member *m);
@@ -260,17 +217,8 @@ int cli_parse_duration(const char *s, int64_t *ms);
 
 /* ---- Clock, signals, processes (cli_proc.c) -------------------------- */
 
-int64_t cli_now_ms(void); /* monotonic */
 /* "2024-01-02T03:04:05Z" (UTC, seconds) of the wall clock. */
 void cli_utc_now(char *buf, size_t size);
-void cli_sleep_ms(int64_t ms); /* returns early on a termination signal */
-/* Installs handlers for SIGINT/SIGTERM/SIGHUP that only record the signal. */
-void cli_signal_install(void);
-/* The pending termination signal number, or 0. */
-int cli_signal_pending(void);
-/* Returns the pending signal (or 0) and clears it, so that clean-up
- * requests after a signal are not cut short. */
-int cli_signal_take(void);
 
 /* Starts argv[0] (PATH lookup) in its own process group with extra
  * environment entries ("K=V", NULL-terminated, may be NULL). Returns 0 and
@@ -285,45 +233,8 @@ int cli_proc_stop(pid_t pid, int64_t grace_ms);
 /* Runs "/bin/sh -c cmd" to completion or deadline; 0 when it exits 0. */
 int cli_proc_check(const char *cmd, int64_t deadline_ms);
 
-/* ---- Client (cli_client.c) ------------------------------------------- */
+/* ---- Client (cli_client.c; the public part is in cli_client.h) ------- */
 
-struct cli_global {
-    const char *endpoints;    /* comma-separated; NULL: environment/default */
-    const char *output;       /* "simple" | "extended" | "json" */
-    int64_t timeout_ms;       /* per request, header (default 2 s) */
-    int64_t total_timeout_ms; /* per command except watches (default 5 s) */
-    int no_sync;
-    int debug;
-};
-
-#define CLI_ENDPOINTS_MAX 64
-
-struct cli_client {
-    struct cli_url eps[CLI_ENDPOINTS_MAX];
-    size_t ep_count;
-    size_t pinned; /* endpoint tried first */
-    struct cli_http_conn conn;
-    int64_t timeout_ms;
-    int64_t deadline_ms; /* total timeout of the command; 0: none */
-    int debug;
-    /* Last failure, etcdctl's wording: */
-    struct cn_buf fail;        /* "client: etcd cluster is unavailable..." */
-    struct cn_buf fail_detail; /* "error #0: ..." lines; empty if none */
-    int fail_conn;             /* every attempt failed to connect */
-};
-
-/* Request flags. */
-enum {
-    CLI_REQ_ONESHOT = 1, /* do not retry on another endpoint (not
-                          * idempotent: create, delete) */
-    CLI_REQ_WAIT = 2,    /* a watch: no header timeout */
-};
-
-/* Sets up endpoints from g (or ETCDCTL_ENDPOINTS/ETCDCTL_ENDPOINT/
- * ETCDCTL_PEERS, or the default). Returns 0 or CN_EINVAL with the message
- * in cl->fail. */
-int cli_client_init(struct cli_client *cl, const struct cli_global *g);
-void cli_client_close(struct cli_client *cl);
 /* Unless no_sync, replaces the endpoints by the members' client URLs
  * (GET /v2/members). Returns 0, or the exit code etcdctl uses when it
  * gives up (the message is already printed). */
@@ -337,33 +248,9 @@ int cli_client_do(struct cli_client *cl, const char *method, const char *target,
                   const char *body, int flags, int64_t deadline_ms,
                   struct cli_http_resp *resp);
 
-/* Key API call result. */
-enum {
-    CLI_KEYS_OK = 0,      /* resp is set */
-    CLI_KEYS_ETCD = 1,    /* eerr is set (an etcd error body) */
-    CLI_KEYS_FAILED = -1, /* cl->fail is set */
-};
-
-struct cli_keys_req {
-    const char *method;  /* GET PUT POST DELETE */
-    const char *key;     /* "/a/b" */
-    const char *query;   /* "recursive=true&..." (already escaped) or NULL */
-    const char *form;    /* form body (already escaped) or NULL */
-    int flags;           /* CLI_REQ_* */
-    int64_t deadline_ms; /* 0: client default, -1: none */
-};
-
-/* Calls the key API. On CLI_KEYS_OK resp holds the answer (close with
- * cli_resp_close); on CLI_KEYS_ETCD eerr (cli_etcd_error_close). */
-int cli_keys_call(struct cli_client *cl, const struct cli_keys_req *req,
-                  struct cli_resp *resp, struct cli_etcd_error *eerr);
-
 /* Prints cl's failure the way etcdctl's handleError does and returns
  * code. */
 int cli_client_report(struct cli_client *cl, int code);
-
-/* Appends "k=v" (escaped) to a query/form, with '&' when needed. */
-int cli_form_add(struct cn_buf *b, const char *k, const char *v);
 
 /* ---- Commands -------------------------------------------------------- */
 

@@ -16,7 +16,7 @@
 #ifndef FLEET_STORE_H
 #define FLEET_STORE_H
 
-#include "cli/cli_int.h" /* TODO(#7): a public client header of cli */
+#include "cli/cli_client.h"
 #include "fleet_int.h"
 
 #define FLEET_VERSION "0.1.0"
