@@ -15,11 +15,16 @@
  * elect --observe NAME prints the leader's proposal at start and at every
  * change of leader.
  *
+ * The election itself (campaign, refresh, resign, wait, observe) is
+ * cli_elect.c, shared with the fleet engine; this file adds the command's
+ * policy: COMMAND, the step-down deadline and the exit status.
+ *
  * lock NAME -- COMMAND: POST /locks/NAME (in-order key, TTL), then while
  * a smaller key exists watch the one just before ours (the predecessor)
  * until it is deleted or expires, list again; the smallest key holds the
  * lock. Our key is refreshed every ttl/3 while waiting and holding.
  */
+#include "cli_elect.h"
 #include "cli_int.h"
 
 #include <stdlib.h>
@@ -28,90 +33,17 @@
 
 #define NFLAGS(a) (sizeof(a) / sizeof((a)[0]))
 
-struct elector {
-    struct cli_client cl;
-    const struct cli_global *g;
-    char key[CLI_URL_MAX];
-    const char *proposal;
-    long long ttl;
-    int64_t interval_ms;
-};
-
-static void resign(struct elector *el)
+/* Prints the leader's proposal (elect --observe). */
+static void print_leader(void *ctx, const char *value)
 {
-    struct cn_buf q = {0};
-    cli_form_add(&q, "prevValue", el->proposal);
-    struct cli_resp resp;
-    struct cli_etcd_error e;
-    if (cli_recipe_call(&el->cl, el->g, "DELETE", el->key, q.data, NULL,
-                        CLI_REQ_ONESHOT, 0, &resp, &e) == CLI_KEYS_OK)
-        cli_recipe_log("elect", "%s: resigned", el->key);
-    cli_resp_close(&resp);
-    cli_etcd_error_close(&e);
-    cn_buf_close(&q);
-}
-
-/* Tries to become leader: 1 elected, 0 somebody else leads (*index: the
- * index to watch from), -1 transient failure. */
-static int campaign(struct elector *el, uint64_t *index)
-{
-    struct cn_buf form = {0}, num = {0};
-    cn_buf_printf(&num, "%lld", el->ttl);
-    cli_form_add(&form, "ttl", num.data);
-    cli_form_add(&form, "value", el->proposal);
-    struct cli_resp resp;
-    struct cli_etcd_error e;
-    int r = cli_recipe_call(&el->cl, el->g, "PUT", el->key, "prevExist=false",
-                            form.data, CLI_REQ_ONESHOT, 0, &resp, &e);
-    int result = -1;
-    if (r == CLI_KEYS_OK) {
-        result = 1;
-        *index = resp.node->modified_index;
-    } else if (r == CLI_KEYS_ETCD && e.code == 105) {
-        result = 0;
-        *index = e.index;
-    } else if (r == CLI_KEYS_ETCD) {
-        cli_recipe_log("elect", "%s: %d: %s (%s)", el->key, e.code, e.message,
-                       e.cause);
-    } else {
-        cli_recipe_log("elect", "%s: %s", el->key, el->cl.fail.data);
-    }
-    cli_resp_close(&resp);
-    cli_etcd_error_close(&e);
-    cn_buf_close(&form);
-    cn_buf_close(&num);
-    return result;
-}
-
-/* Waits until the key is removed (or a watch fails): returns at once
- * when a signal arrives. */
-static void wait_vacancy(struct cli_client *cl, const char *key, uint64_t index)
-{
-    while (!cli_signal_pending()) {
-        struct cli_resp resp;
-        struct cli_etcd_error e;
-        int timed_out = 0;
-        int r =
-            cli_recipe_watch(cl, key, 0, index + 1, -1, &resp, &e, &timed_out);
-        int done = 1;
-        if (r == CLI_KEYS_OK) {
-            index = resp.node->modified_index;
-            done = cli_action_removes(resp.action);
-        } else if (r == CLI_KEYS_FAILED && timed_out) {
-            done = 0;
-        } else if (r == CLI_KEYS_FAILED) {
-            cli_sleep_ms(500);
-        }
-        cli_resp_close(&resp);
-        cli_etcd_error_close(&e);
-        if (done)
-            return;
-    }
+    (void)ctx;
+    printf("%s\n", value);
+    fflush(stdout);
 }
 
 /* Leads until leadership is lost (0), the command ends (1, *status) or a
  * signal arrives (2). */
-static int lead(struct elector *el, pid_t child, int *status)
+static int lead(struct cli_elect *el, pid_t child, int *status)
 {
     int64_t last_ok = cli_now_ms();
     int64_t next = last_ok + el->interval_ms;
@@ -126,25 +58,22 @@ static int lead(struct elector *el, pid_t child, int *status)
             continue;
         }
         next = cli_now_ms() + el->interval_ms;
-        struct cli_etcd_error e;
         int64_t sent = cli_now_ms();
-        int r = cli_recipe_refresh(&el->cl, el->g, el->key, el->ttl,
-                                   el->proposal, &index, &e);
-        int code = e.code;
-        cli_etcd_error_close(&e);
-        if (r == CLI_KEYS_OK) {
+        int rc = cli_elect_refresh(el, &index);
+        if (rc == CN_OK) {
             last_ok = sent;
-        } else if (r == CLI_KEYS_ETCD && (code == 100 || code == 101)) {
-            cli_recipe_log("elect", "%s: leadership lost (%d)", el->key, code);
+        } else if (rc == CN_ENOTFOUND || rc == CN_EBUSY) {
+            cli_recipe_log("elect", "%s: leadership lost (%d)", el->key,
+                           el->etcd_code);
             return 0;
         } else {
             cli_recipe_log("elect", "%s: refresh failed: %s", el->key,
-                           r == CLI_KEYS_FAILED ? el->cl.fail.data : "error");
+                           el->etcd_code ? "error" : el->errmsg);
         }
         /* The key may expire ttl after the last refresh the server took;
          * step down early enough that the next leader (after expiry) never
          * overlaps us, assuming clocks run at similar rates. */
-        if (cli_now_ms() - last_ok > el->ttl * 1000 - el->interval_ms) {
+        if (cli_now_ms() - last_ok > el->ttl_s * 1000 - el->interval_ms) {
             cli_recipe_log("elect",
                            "%s: no refresh for too long; stepping "
                            "down",
@@ -154,74 +83,55 @@ static int lead(struct elector *el, pid_t child, int *status)
     }
 }
 
-static int observe(struct elector *el)
+/* Campaigns, leads while COMMAND (may be NULL) runs, campaigns again when
+ * leadership is lost; returns the exit code. */
+static int elect_run(struct cli_elect *el, char **command)
 {
-    char *current = NULL;
-    uint64_t index = 0;
     int rc = CLI_EXIT_OK;
     while (!cli_signal_pending()) {
-        struct cli_resp resp;
-        struct cli_etcd_error e;
-        int r = cli_recipe_call(&el->cl, el->g, "GET", el->key, "quorum=true",
-                                NULL, 0, 0, &resp, &e);
-        if (r == CLI_KEYS_OK || (r == CLI_KEYS_ETCD && e.code == 100)) {
-            index = r == CLI_KEYS_OK ? resp.index : e.index;
-            if (r == CLI_KEYS_OK &&
-                (current == NULL || strcmp(current, resp.node->value) != 0)) {
-                printf("%s\n", resp.node->value);
-                fflush(stdout);
-                cn_free(current);
-                current = cn_strdup(resp.node->value);
-            }
+        uint64_t index = 0;
+        int r = cli_elect_campaign(el, &index);
+        if (r == CN_EEXIST) {
+            cli_elect_wait(el, index);
+            continue;
         }
-        cli_resp_close(&resp);
-        cli_etcd_error_close(&e);
-        if (r == CLI_KEYS_FAILED) {
-            rc = cli_client_report(&el->cl, CLI_EXIT_SERVER);
+        if (r != CN_OK) {
+            cli_recipe_log("elect", "%s: %s", el->key, el->errmsg);
+            cli_sleep_ms(1000);
+            continue;
+        }
+        cli_recipe_log("elect", "%s: elected %s (index %llu)", el->key,
+                       el->value, (unsigned long long)index);
+        pid_t child = 0;
+        int status = 0;
+        if (command != NULL && cli_proc_spawn(command, NULL, &child) != CN_OK) {
+            if (cli_elect_resign(el) == CN_OK)
+                cli_recipe_log("elect", "%s: resigned", el->key);
+            rc = cli_fail(CLI_EXIT_BAD_ARGS, "cannot start %s", command[0]);
             break;
         }
-        /* Follow the key until the history runs out (401): then GET. */
-        while (!cli_signal_pending()) {
-            int timed_out = 0;
-            r = cli_recipe_watch(&el->cl, el->key, 0, index + 1, -1, &resp, &e,
-                                 &timed_out);
-            int again = r == CLI_KEYS_OK || (r == CLI_KEYS_FAILED && timed_out);
-            if (r == CLI_KEYS_OK) {
-                index = resp.node->modified_index;
-                if (!cli_action_removes(resp.action) &&
-                    (current == NULL ||
-                     strcmp(current, resp.node->value) != 0)) {
-                    printf("%s\n", resp.node->value);
-                    fflush(stdout);
-                    cn_free(current);
-                    current = cn_strdup(resp.node->value);
-                } else if (cli_action_removes(resp.action)) {
-                    cn_free(current);
-                    current = NULL;
-                }
-            } else if (r == CLI_KEYS_FAILED && !timed_out) {
-                cli_sleep_ms(500);
-            }
-            cli_resp_close(&resp);
-            cli_etcd_error_close(&e);
-            if (!again)
-                break;
-        }
+        int how = lead(el, child, &status);
+        if (how == 2)
+            cli_signal_take();
+        if (how != 1 && child > 0)
+            status = cli_proc_stop(child, 5000);
+        if (how == 0)
+            continue; /* lost: campaign again */
+        if (cli_elect_resign(el) == CN_OK)
+            cli_recipe_log("elect", "%s: resigned", el->key);
+        rc = child > 0 && how == 1 ? status : CLI_EXIT_OK;
+        break;
     }
-    cn_free(current);
     return rc;
 }
 
 int cli_cmd_elect(const struct cli_cmd *cmd, struct cli_global *g, int argc,
                   char **argv)
 {
-    struct elector el;
-    memset(&el, 0, sizeof(el));
-    el.g = g;
-    el.ttl = 10;
+    long long ttl = 10;
     int observe_only = 0;
     struct cli_flag flags[] = {
-        {"ttl", CLI_FLAG_INT, &el.ttl, "value",
+        {"ttl", CLI_FLAG_INT, &ttl, "value",
          "seconds leadership outlives the leader's last heartbeat",
          "(default: 10)"},
         {"observe", CLI_FLAG_BOOL, &observe_only, NULL,
@@ -236,54 +146,29 @@ int cli_cmd_elect(const struct cli_cmd *cmd, struct cli_global *g, int argc,
         goto out;
     cli_recipe_split(pos, npos, &nargs, &command);
     if (nargs != (observe_only ? 1 : 2) || !pos[0][0] || strchr(pos[0], '/') ||
-        el.ttl < 2) {
+        ttl < 2) {
         rc = cli_fail(CLI_EXIT_BAD_ARGS,
                       "usage: elect <name> <proposal> [-- command...] | "
                       "elect --observe <name> (name without '/', ttl >= 2)");
         goto out;
     }
-    snprintf(el.key, sizeof(el.key), "/elections/%s", pos[0]);
-    el.proposal = observe_only ? NULL : pos[1];
-    el.interval_ms = el.ttl * 1000 / 3;
-    if ((rc = cli_connect(&el.cl, g, 1)) != CLI_EXIT_OK)
+    char key[CLI_URL_MAX];
+    snprintf(key, sizeof(key), "/elections/%s", pos[0]);
+    struct cli_client cl;
+    if ((rc = cli_connect(&cl, g, 1)) != CLI_EXIT_OK)
         goto out;
-    if (observe_only) {
-        rc = observe(&el);
-        goto out_client;
+    struct cli_elect el;
+    if (cli_elect_init(&el, &cl, key, observe_only ? NULL : pos[1], ttl,
+                       g->total_timeout_ms) != CN_OK) {
+        rc = cli_fail(CLI_EXIT_BAD_ARGS, "%s", el.errmsg);
+    } else if (observe_only) {
+        if (cli_elect_observe(&el, print_leader, NULL) != CN_OK)
+            rc = cli_client_report(&cl, CLI_EXIT_SERVER);
+    } else {
+        rc = elect_run(&el, command);
     }
-    while (!cli_signal_pending()) {
-        uint64_t index = 0;
-        int r = campaign(&el, &index);
-        if (r < 0) {
-            cli_sleep_ms(1000);
-            continue;
-        }
-        if (r == 0) {
-            wait_vacancy(&el.cl, el.key, index);
-            continue;
-        }
-        cli_recipe_log("elect", "%s: elected %s (index %llu)", el.key,
-                       el.proposal, (unsigned long long)index);
-        pid_t child = 0;
-        int status = 0;
-        if (command != NULL && cli_proc_spawn(command, NULL, &child) != CN_OK) {
-            resign(&el);
-            rc = cli_fail(CLI_EXIT_BAD_ARGS, "cannot start %s", command[0]);
-            break;
-        }
-        int how = lead(&el, child, &status);
-        if (how == 2)
-            cli_signal_take();
-        if (how != 1 && child > 0)
-            status = cli_proc_stop(child, 5000);
-        if (how == 0)
-            continue; /* lost: campaign again */
-        resign(&el);
-        rc = child > 0 && how == 1 ? status : CLI_EXIT_OK;
-        break;
-    }
-out_client:
-    cli_client_close(&el.cl);
+    cli_elect_close(&el);
+    cli_client_close(&cl);
 out:
     cn_free(pos);
     return rc;
@@ -291,10 +176,18 @@ out:
 
 /* ---- lock ------------------------------------------------------------ */
 
+struct locker {
+    struct cli_client cl;
+    const struct cli_global *g;
+    char key[CLI_URL_MAX];
+    long long ttl;
+    int64_t interval_ms;
+};
+
 /* Lists the queue: 1 when our key is first, 0 when *pred (owned) names
  * the key just before ours, -1 when our key is gone, -2 on failure.
  * *index is the listing's X-Etcd-Index. */
-static int lock_position(struct elector *el, const char *mine, char **pred,
+static int lock_position(struct locker *el, const char *mine, char **pred,
                          uint64_t *index)
 {
     struct cli_resp resp;
@@ -328,7 +221,7 @@ static int lock_position(struct elector *el, const char *mine, char **pred,
 
 /* Waits for pred to go, refreshing our key every interval. 0 when pred is
  * gone (or the history ran out: list again), -1 when our key is lost. */
-static int lock_wait(struct elector *el, const char *mine, const char *pred,
+static int lock_wait(struct locker *el, const char *mine, const char *pred,
                      uint64_t index)
 {
     uint64_t my_index = 0;
@@ -366,7 +259,7 @@ static int lock_wait(struct elector *el, const char *mine, const char *pred,
 
 /* Holds the lock while the command runs: its status, or -1 when the key
  * was lost (the command is stopped). */
-static int lock_hold(struct elector *el, const char *mine, pid_t child)
+static int lock_hold(struct locker *el, const char *mine, pid_t child)
 {
     int status = 0;
     int64_t next = cli_now_ms() + el->interval_ms;
@@ -402,7 +295,7 @@ static int lock_hold(struct elector *el, const char *mine, pid_t child)
 int cli_cmd_lock(const struct cli_cmd *cmd, struct cli_global *g, int argc,
                  char **argv)
 {
-    struct elector el;
+    struct locker el;
     memset(&el, 0, sizeof(el));
     el.g = g;
     el.ttl = 10;
