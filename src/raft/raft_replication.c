@@ -237,7 +237,12 @@ static int maybe_decr(struct raft_progress *pr, raft_index rejected,
     if (pr->state == RAFT_PR_REPLICATE) {
         if (rejected <= pr->match)
             return 0; /* stale */
-        pr->next = pr->match + 1;
+        /* Resume right after the follower's last possible match, not at
+         * match + 1: the follower may hold entries it has not yet made
+         * durable (so not acknowledged), and resending them all on every
+         * rejection feeds a storm of windows. */
+        raft_index next = rejected < hint + 1 ? rejected : hint + 1;
+        pr->next = next > pr->match + 1 ? next : pr->match + 1;
         return 1;
     }
     if (pr->next - 1 != rejected)
@@ -284,7 +289,10 @@ void raft_recv_append_resp(struct raft *r, const struct raft_msg *m)
         pr->match = m->index;
     if (pr->next < m->index + 1)
         pr->next = m->index + 1;
-    if (pr->state == RAFT_PR_PROBE && (updated || pr->match == m->index)) {
+    /* Leave PROBE on progress, or on an ack of exactly the probed index
+     * (the follower's log ends there). A stale ack of an older index must
+     * not restart a full window. */
+    if (pr->state == RAFT_PR_PROBE && (updated || m->index == pr->next - 1)) {
         become_replicate(pr);
     } else if (pr->state == RAFT_PR_SNAPSHOT) {
         if (pr->match >= pr->snap_index || pr->match + 1 > r->base_index) {

@@ -110,8 +110,18 @@ static int ev_less(const struct sim_ev *a, const struct sim_ev *b)
            (a->time_ms == b->time_ms && a->seq < b->seq);
 }
 
+/* Far beyond any sound run: a message storm is a failure, not an OOM. */
+#define SIM_EVENTS_MAX 2000000
+
 void sim_push(struct sim *s, const struct sim_ev *e)
 {
+    if (s->n_heap >= SIM_EVENTS_MAX) {
+        sim_fail(s, "event queue exploded (%zu events): message storm",
+                 s->n_heap);
+        struct sim_bytes b = e->msg;
+        bytes_free(&b);
+        return;
+    }
     if (s->n_heap == s->cap_heap) {
         s->cap_heap = s->cap_heap ? s->cap_heap * 2 : 256;
         s->heap = xrealloc(s->heap, s->cap_heap * sizeof(*s->heap));
