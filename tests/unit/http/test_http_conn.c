@@ -343,6 +343,21 @@ TEST(http_method_not_allowed_has_allow)
     env_close(&e);
 }
 
+TEST(http_version_other_than_1_is_400)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    send_str(&cl, "GET /version HTTP/9.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 400 ", 13) == 0);
+    CHECK(cl.tr.closed);
+    client_free(&cl);
+    env_close(&e);
+}
+
 TEST(http_param_error_has_index_zero)
 {
     struct env e;
