@@ -22,9 +22,9 @@ int cli_elect_init(struct cli_elect *e, struct cli_client *cl, const char *key,
     e->ttl_s = ttl_s;
     e->interval_ms = ttl_s * 1000 / 3;
     e->timeout_ms = timeout_ms;
-    if (key == NULL || key[0] == '\0' || ttl_s < 2) {
+    if (key == NULL || key[0] == '\0' || ttl_s < 1) {
         snprintf(e->errmsg, sizeof(e->errmsg),
-                 "election needs a key and ttl >= 2");
+                 "election needs a key and ttl >= 1");
         return CN_EINVAL;
     }
     e->key = cn_strdup(key);

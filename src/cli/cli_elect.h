@@ -52,7 +52,7 @@ struct cli_elect {
  * of ttl_s seconds, every request through cl with a deadline of timeout_ms
  * from its start. cl is kept until cli_elect_close; key and value are
  * copied (value may be NULL for an observer). Returns 0, CN_EINVAL (key
- * empty, ttl_s < 2) or CN_ENOMEM; call cli_elect_close in every case. */
+ * empty, ttl_s < 1) or CN_ENOMEM; call cli_elect_close in every case. */
 int cli_elect_init(struct cli_elect *e, struct cli_client *cl, const char *key,
                    const char *value, long long ttl_s, int64_t timeout_ms);
 /* Frees what e owns; does not resign and does not close cl. */

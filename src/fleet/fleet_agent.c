@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli_elect.h"
 #include "fleet.h"
 #include "fleet_store.h"
 #include "fleet_sup.h"
@@ -78,8 +79,7 @@ struct agent {
     size_t njobs, jobs_cap;
     struct unit *units;
     size_t nunits;
-    struct fleet_elect elect;
-    char lease_value[256];
+    struct cli_elect elect; /* the engine lease, over st.cl */
     uint64_t watch_index;
     int jobs_dirty, machines_dirty, resync;
     int64_t next_heartbeat, next_sync, next_elect, next_reconcile,
@@ -822,7 +822,7 @@ static void turn(struct agent *a)
     }
     if (now >= a->next_elect) {
         int was = a->elect.leader;
-        fleet_elect_step(&a->elect, &a->st);
+        cli_elect_step(&a->elect);
         if (a->elect.leader != was) {
             CN_LOG(&a->log, CN_LOG_INFO, MOD, "engine: %s",
                    a->elect.leader ? "elected leader" : "lost leadership");
@@ -895,7 +895,7 @@ static void shutdown_units(struct agent *a)
     char key[128];
     snprintf(key, sizeof(key), "machines/%s", a->me.id);
     fleet_store_delete(&a->st, key, 1, NULL);
-    fleet_elect_resign(&a->elect, &a->st);
+    cli_elect_resign(&a->elect);
 }
 
 static void agent_close(struct agent *a)
@@ -911,6 +911,7 @@ static void agent_close(struct agent *a)
             close(a->units[i].run.status_fd);
     cn_free(a->units);
     fleet_machine_close(&a->me);
+    cli_elect_close(&a->elect);
     fleet_store_close(&a->st);
 }
 
@@ -958,10 +959,19 @@ int fleet_agent_main(int argc, char **argv)
            "starting machine=%s ip=%s state_dir=%s leftovers_killed=%d",
            a.me.id, a.me.ip, a.state_dir, killed);
     struct cn_buf lease = {0};
+    char lease_key[512];
     fleet_json_lease_encode(&lease, a.me.id);
-    fleet_elect_init(&a.elect, "lease/engine-leader",
-                     lease.data ? lease.data : a.me.id, a.ttl_s);
+    snprintf(lease_key, sizeof(lease_key), "%slease/engine-leader",
+             a.st.prefix);
+    int rc = cli_elect_init(&a.elect, &a.st.cl, lease_key,
+                            lease.data ? lease.data : a.me.id, a.ttl_s,
+                            a.st.timeout_ms);
     cn_buf_close(&lease);
+    if (rc != CN_OK) {
+        fprintf(stderr, "cairn-agent: %s\n", a.elect.errmsg);
+        agent_close(&a);
+        return 1;
+    }
     a.resync = 1;
     while (!cli_signal_pending())
         turn(&a);

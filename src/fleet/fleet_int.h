@@ -7,11 +7,10 @@
  *   fleet_json.c     the only file that includes jansson: the objects fleet
  *                    stores (machine, unit, state, lease, journal).
  *   fleet_store.c    the v2 key calls the layer needs (get, set, CAS,
- *                    create, delete, watch) over the cli module's HTTP
- *                    client (TODO(#7): through a public cli header instead
- *                    of cli_int.h); the key layout is in fleet_store.h.
- *   fleet_elect.c    leader election on a TTL key (TODO(#7): the recipe of
- *                    cairnctl elect, to move into cli).
+ *                    create, delete, watch) over the cli module's public
+ *                    client (cli/cli_client.h); the key layout is in
+ *                    fleet_store.h. The engine's leader election is
+ *                    cairnctl elect's, shared: cli/cli_elect.h.
  *   fleet_sched.c    the engine's decisions: constraints and placement.
  *                    Pure.
  *   fleet_sup.c      the supervisor: one process group per unit, stop with

@@ -10,7 +10,8 @@
  *   <prefix>job/<unit>/job-state        machine ID, TTL: unit launched there
  *   <prefix>unit/<sha1>                 {"Raw": unit file text}
  *   <prefix>states/<unit>/<id>          unit state, TTL agent-ttl
- *   <prefix>lease/engine-leader         {"MachineID","Version"}, TTL
+ *   <prefix>lease/engine-leader         {"MachineID","Version"}, TTL: the
+ *                                       engine election (cli/cli_elect.h)
  *   <prefix>journal/<unit>              {"MachineID","Lines"}, TTL (cairn)
  */
 #ifndef FLEET_STORE_H
@@ -101,27 +102,5 @@ const struct cli_node *fleet_node_child(const struct cli_node *n,
                                         const char *name);
 /* Last path segment of n->key. */
 const char *fleet_node_name(const struct cli_node *n);
-
-/* ---- Leader election (fleet_elect.c) --------------------------------- */
-
-/* TODO(#7): this is the recipe of cairnctl elect (create with
- * prevExist=false on a TTL key, refresh with a prevValue compare-and-swap);
- * move it into cli as cli_elect_* once cli exposes it. */
-struct fleet_elect {
-    char key[256];    /* relative to the store prefix */
-    char value[256];  /* what we write: the candidate's value */
-    int64_t ttl_s;    /* lease TTL */
-    int leader;       /* 1 while we hold the key */
-    char holder[256]; /* value of whoever holds it ("" unknown) */
-};
-
-void fleet_elect_init(struct fleet_elect *e, const char *key, const char *value,
-                      int64_t ttl_s);
-/* One step: creates the key if free, refreshes it if ours, learns the
- * holder otherwise. Returns 0 (e->leader tells the outcome) or a store
- * error (then e->leader is 0: a leader that cannot refresh steps down). */
-int fleet_elect_step(struct fleet_elect *e, struct fleet_store *st);
-/* Deletes the key if we hold it (compare on our value). */
-void fleet_elect_resign(struct fleet_elect *e, struct fleet_store *st);
 
 #endif
