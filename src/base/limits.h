@@ -7,8 +7,9 @@
 
 /* HTTP */
 #define CN_MAX_REQUEST_BYTES_DEFAULT (1572864u) /* (etcd) 1.5 MiB */
-#define CN_HTTP_HEADER_BYTES_MAX (64u * 1024)   /* request line + headers */
-#define CN_HTTP_URL_BYTES_MAX (64u * 1024)
+/* (etcd) request line + headers: Go's DefaultMaxHeaderBytes + 4096 slop */
+#define CN_HTTP_HEADER_BYTES_MAX ((1u << 20) + 4096)
+#define CN_HTTP_URL_BYTES_MAX CN_HTTP_HEADER_BYTES_MAX /* (etcd) no own one */
 #define CN_HTTP_IDLE_TIMEOUT_MS (5u * 60 * 1000) /* idle keep-alive client */
 #define CN_HTTP_HEADER_TIMEOUT_MS (30u * 1000)   /* slow/half-open client */
 #define CN_HTTP_PIPELINE_MAX (128u)              /* queued requests per conn */

@@ -792,8 +792,8 @@ static size_t conn_parse(struct http_conn *c, const char *buf, size_t len)
         off += used;
         if (st == HTTP_PARSE_MESSAGE) {
             conn_pump(c);
-        } else if (st == HTTP_PARSE_ERROR) {
-            fail_request(c, 400, 0);
+        } else if (st == HTTP_PARSE_ERROR || st == HTTP_PARSE_TOO_LARGE) {
+            fail_request(c, st == HTTP_PARSE_ERROR ? 400 : 431, 0);
             conn_pump(c);
         } else if (st == HTTP_PARSE_STOPPED) {
             if (c->cur != NULL) /* a callback failed without answering */

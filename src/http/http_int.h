@@ -48,10 +48,11 @@ struct http_head_info {
 };
 
 enum http_parse_status {
-    HTTP_PARSE_MORE = 0, /* all bytes consumed, message incomplete */
-    HTTP_PARSE_MESSAGE,  /* a message completed; *used bytes consumed */
-    HTTP_PARSE_STOPPED,  /* a callback stopped parsing (it answered) */
-    HTTP_PARSE_ERROR,    /* malformed input */
+    HTTP_PARSE_MORE = 0,  /* all bytes consumed, message incomplete */
+    HTTP_PARSE_MESSAGE,   /* a message completed; *used bytes consumed */
+    HTTP_PARSE_STOPPED,   /* a callback stopped parsing (it answered) */
+    HTTP_PARSE_ERROR,     /* malformed input */
+    HTTP_PARSE_TOO_LARGE, /* request line + headers over the limit */
 };
 
 int http_parse_new(struct http_parse **out, struct http_conn *c);

@@ -268,15 +268,65 @@ TEST(http_huge_headers_are_431)
     client_open(&e, &cl);
     struct client *all[] = {&cl};
     send_str(&cl, "GET /version HTTP/1.1\r\nHost: x\r\nX-Big: ");
-    static char big[8192];
+    static char big[65536];
     memset(big, 'a', sizeof(big));
-    for (int i = 0; i < 10 && !cl.tr.closed; i++) {
+    unsigned fed = 0;
+    for (int i = 0; i < 40 && !cl.tr.closed; i++) {
         http_conn_feed(cl.c, big, sizeof(big));
+        fed += sizeof(big);
         settle(&e, all, 1);
     }
-    CHECK(strncmp(out(&cl), "HTTP/1.1 431 ", 13) == 0);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 431 Request Header Fields Too Large\r\n",
+                  46) == 0);
     CHECK(cl.tr.closed);
+    /* Go's bound: 1 MiB + 4096 of line and headers, no sooner. */
+    CHECK(fed > CN_HTTP_HEADER_BYTES_MAX);
+    CHECK(fed <= CN_HTTP_HEADER_BYTES_MAX + sizeof(big));
     client_free(&cl);
+    env_close(&e);
+}
+
+/* Sends a PUT whose request line plus headers take exactly total bytes. */
+static void put_line_of(struct client *cl, const char *key, size_t total)
+{
+    static const char pre[] = "PUT /v2/keys/";
+    static const char post[] = " HTTP/1.1\r\nHost: x\r\n\r\n";
+    struct cn_buf b = {0};
+    size_t fixed = strlen(pre) + strlen(key) + strlen("?value=") + strlen(post);
+    REQUIRE(total > fixed);
+    REQUIRE_EQ(cn_buf_printf(&b, "%s%s?value=", pre, key), CN_OK);
+    for (size_t i = 0; i < total - fixed; i++)
+        REQUIRE_EQ(cn_buf_append_char(&b, 'L'), CN_OK);
+    REQUIRE_EQ(cn_buf_append_cstr(&b, post), CN_OK);
+    REQUIRE_EQ(b.len, total);
+    http_conn_feed(cl->c, b.data, b.len);
+    cn_buf_close(&b);
+}
+
+TEST(http_long_query_up_to_go_header_limit)
+{
+    struct env e;
+    struct client cl, cl2;
+    env_init(&e);
+    client_open(&e, &cl);
+    client_open(&e, &cl2);
+    struct client *all[] = {&cl, &cl2};
+    /* A 66 KB value in the query is stored; so is one that brings the
+     * request line and headers to the limit exactly. */
+    put_line_of(&cl, "a", 66 * 1024);
+    put_line_of(&cl, "b", CN_HTTP_HEADER_BYTES_MAX);
+    settle(&e, all, 2);
+    CHECK_EQ(count(out(&cl), "HTTP/1.1 201 Created\r\n"), 2);
+    CHECK(!cl.tr.closed);
+    CHECK_EQ(store_index(server_store(e.srv)), 2);
+    /* One byte more is 431 and the connection ends. */
+    put_line_of(&cl2, "c", CN_HTTP_HEADER_BYTES_MAX + 1);
+    settle(&e, all, 2);
+    CHECK(strncmp(out(&cl2), "HTTP/1.1 431 ", 13) == 0);
+    CHECK(cl2.tr.closed);
+    CHECK_EQ(store_index(server_store(e.srv)), 2);
+    client_free(&cl);
+    client_free(&cl2);
     env_close(&e);
 }
 
@@ -340,6 +390,101 @@ TEST(http_method_not_allowed_has_allow)
     CHECK(strncmp(out(&cl), "HTTP/1.1 405 ", 13) == 0);
     CHECK(strstr(out(&cl), "Allow: HEAD,GET,PUT,POST,DELETE\r\n") != NULL);
     client_free(&cl);
+    env_close(&e);
+}
+
+TEST(http_unknown_method_is_405_and_keeps_the_connection)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    /* Any token is a method (Go): split across reads, after an empty line,
+     * in lower case, longer than any known one, with a body that must be
+     * skipped, and CONNECT (no upgrade); each one 405, the connection
+     * goes on. */
+    send_str(&cl, "\r\nFO");
+    send_str(&cl, "O /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_str(&cl, "get /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_str(&cl, "BREWCOFFEEWITHMILKANDSUGAR /v2/keys/a HTTP/1.1\r\n"
+                  "Host: x\r\n\r\n");
+    send_str(&cl, "FOO /v2/keys/a HTTP/1.1\r\nHost: x\r\n"
+                  "Content-Length: 7\r\n\r\nvalue=1");
+    send_str(&cl, "CONNECT /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_str(&cl, "GET /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK_EQ(count(out(&cl), "HTTP/1.1 405 Method Not Allowed\r\n"), 5);
+    CHECK_EQ(count(out(&cl), "Allow: HEAD,GET,PUT,POST,DELETE\r\n"), 5);
+    CHECK_EQ(count(out(&cl), "Access-Control-Allow-Origin: *\r\n"), 6);
+    CHECK_EQ(count(out(&cl), "\r\n\r\nMethod Not Allowed\n"), 5);
+    CHECK(strstr(out(&cl), "HTTP/1.1 404 Not Found\r\n") != NULL);
+    CHECK_EQ(store_index(server_store(e.srv)), 0);
+    CHECK(!cl.tr.closed);
+    /* The other endpoints answer their own Allow. */
+    send_str(&cl, "FOO /version HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strstr(out(&cl), "Allow: GET\r\n") != NULL);
+    CHECK(!cl.tr.closed);
+    /* Not a token: still a malformed request. */
+    send_str(&cl, "F(O /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strstr(out(&cl), "HTTP/1.1 400 Bad Request\r\n") != NULL);
+    CHECK(cl.tr.closed);
+    client_free(&cl);
+    env_close(&e);
+}
+
+/* Feeds one request line (byte by byte when split) and tells whether the
+ * answer was 400 with the connection closed. */
+static int line_is_400(struct env *e, const char *line, int split)
+{
+    struct client cl;
+    client_open(e, &cl);
+    struct client *all[] = {&cl};
+    char req[256];
+    snprintf(req, sizeof(req), "%s\r\nHost: x\r\n\r\n", line);
+    if (split) {
+        for (size_t i = 0; req[i] != 0; i++)
+            http_conn_feed(cl.c, req + i, 1);
+    } else {
+        send_str(&cl, req);
+    }
+    settle(e, all, 1);
+    int bad = strncmp(out(&cl), "HTTP/1.1 400 Bad Request\r\n", 26) == 0 &&
+              cl.tr.closed && count(out(&cl), "HTTP/1.1 ") == 1;
+    int ok = strncmp(out(&cl), "HTTP/1.1 200 OK\r\n", 17) == 0 && !cl.tr.closed;
+    client_free(&cl);
+    return bad ? 1 : ok ? 0 : -1;
+}
+
+TEST(http_malformed_request_lines_are_400)
+{
+    struct env e;
+    env_init(&e);
+    static const char *const bad[] = {
+        "GET /v2/keys/ HTTP/9.1",  "GET  /v2/keys/ HTTP/1.1",
+        "GET /v2/keys/  HTTP/1.1", "GET /v2/keys/ HTTP/2.0",
+        "GET /v2/keys/ HTTP/1.10", "GET /v2/keys/ HTTP/01.1",
+        "GET /v2/keys/ http/1.1",  "GET /v2/keys/",
+        "GET /v2/keys/\tHTTP/1.1", " GET /v2/keys/ HTTP/1.1",
+        "GET /v2/keys/ HTTP/1.1 ", "GET",
+    };
+    for (int split = 0; split < 2; split++)
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            int rc = line_is_400(&e, bad[i], split);
+            if (rc != 1)
+                fprintf(stderr, "# line %s (split %d)\n", bad[i], split);
+            CHECK_EQ(rc, 1);
+        }
+    /* What Go takes: HTTP/1.x with one digit. */
+    static const char *const good[] = {
+        "GET /v2/keys/ HTTP/1.1",
+        "GET /v2/keys/ HTTP/1.2",
+    };
+    for (int split = 0; split < 2; split++)
+        for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+            CHECK_EQ(line_is_400(&e, good[i], split), 0);
     env_close(&e);
 }
 
