@@ -13,6 +13,7 @@
 #define CN_HTTP_IDLE_TIMEOUT_MS (5u * 60 * 1000) /* idle keep-alive client */
 #define CN_HTTP_HEADER_TIMEOUT_MS (30u * 1000)   /* slow/half-open client */
 #define CN_HTTP_PIPELINE_MAX (128u)              /* queued requests per conn */
+#define CN_HTTP_QUEUED_BYTES_MAX (4u << 20) /* their input, per connection */
 #define CN_HTTP_CONNECTIONS_MAX (65536u)
 
 /* Store */

@@ -9,8 +9,9 @@
  * behind it. Responses leave in FIFO order (conn_flush) in batches of one
  * write each; a request is recycled once its bytes are written.
  *
- * Limits: at most CN_HTTP_PIPELINE_MAX queued requests (then reading
- * stops and the rest of the input waits in inbuf); request line and headers
+ * Limits: at most CN_HTTP_PIPELINE_MAX queued requests, and no new one
+ * once those hold CN_HTTP_QUEUED_BYTES_MAX of input (then reading stops and
+ * the rest of the input waits in inbuf); request line and headers
  * at most CN_HTTP_HEADER_BYTES_MAX (431); body at most --max-request-bytes
  * (413); malformed input gets 400; all three close the connection. A
  * partial request must complete within CN_HTTP_HEADER_TIMEOUT_MS and an
@@ -37,6 +38,7 @@ struct http_conn {
     struct http_req *next_start; /* first request not started */
     struct http_req *cur;        /* being received */
     unsigned queued;
+    size_t queued_bytes; /* raw buffers of the queued requests */
     unsigned run_props;  /* started proposals not answered */
     unsigned run_other;  /* started watches not over */
     struct cn_buf inbuf; /* input held while the pipeline is full */
@@ -523,6 +525,7 @@ static void on_write_done(void *arg, int status)
         if (c->head == NULL)
             c->tail = NULL;
         c->queued--;
+        c->queued_bytes -= r->queued_bytes;
         int close_after = r->close_after;
         c->api->counters.requests++;
         http_req_put(c->api, r);
@@ -554,6 +557,8 @@ static void enqueue(struct http_conn *c, struct http_req *r)
         c->head = r;
     c->tail = r;
     c->queued++;
+    r->queued_bytes = r->raw.cap;
+    c->queued_bytes += r->queued_bytes;
     if (c->next_start == NULL)
         c->next_start = r;
 }
@@ -785,7 +790,8 @@ static size_t conn_parse(struct http_conn *c, const char *buf, size_t len)
 {
     size_t off = 0;
     while (off < len && !c->no_more_input && !c->closing) {
-        if (c->queued >= CN_HTTP_PIPELINE_MAX)
+        if (c->queued >= CN_HTTP_PIPELINE_MAX ||
+            (c->queued > 0 && c->queued_bytes >= CN_HTTP_QUEUED_BYTES_MAX))
             break;
         size_t used = 0;
         int st = http_parse_exec(c->parser, buf + off, len - off, &used);

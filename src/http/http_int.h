@@ -191,7 +191,8 @@ struct http_req {
     size_t ctype_off, ctype_len;
     int has_ctype;
     int has_host;
-    size_t body_off; /* the body is raw[body_off..raw.len) */
+    size_t body_off;     /* the body is raw[body_off..raw.len) */
+    size_t queued_bytes; /* counted in the connection's queued_bytes */
     uint64_t body_max;
     char hname[24]; /* header name being read (lower case) */
     size_t hname_len;

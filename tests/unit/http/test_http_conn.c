@@ -618,6 +618,37 @@ TEST(http_pipeline_limit_pauses_reading)
     env_close(&e);
 }
 
+TEST(http_queued_bytes_pause_reading)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    /* Far fewer requests than the pipeline takes, but each one large:
+     * reading stops once the queued ones hold CN_HTTP_QUEUED_BYTES_MAX. */
+    struct cn_buf in = {0};
+    static char big[200 * 1024];
+    memset(big, 'L', sizeof(big));
+    unsigned n = 48;
+    CHECK(n < CN_HTTP_PIPELINE_MAX);
+    CHECK(n * sizeof(big) > 2 * CN_HTTP_QUEUED_BYTES_MAX);
+    for (unsigned i = 0; i < n; i++) {
+        cn_buf_append_cstr(&in, "GET /v2/keys/?x=");
+        cn_buf_append(&in, big, sizeof(big));
+        cn_buf_append_cstr(&in, " HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    http_conn_feed(cl.c, in.data, in.len);
+    CHECK_EQ(cl.tr.reading, 0);
+    struct client *all[] = {&cl};
+    settle(&e, all, 1);
+    CHECK_EQ(count(out(&cl), "HTTP/1.1 200 OK"), (int)n);
+    CHECK_EQ(cl.tr.reading, 1);
+    CHECK(!cl.tr.closed);
+    cn_buf_close(&in);
+    client_free(&cl);
+    env_close(&e);
+}
+
 TEST(http_ttl_expires_through_sync)
 {
     struct env e;
