@@ -1,4 +1,5 @@
 /* The engine's placement decisions (fleet_sched.c) and the stored JSON. */
+#include <stdio.h>
 #include <string.h>
 
 #include "fleet/fleet_store.h"
