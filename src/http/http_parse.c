@@ -21,6 +21,7 @@
 #include "http_int.h"
 
 #include <http_parser.h>
+#include <stdint.h>
 #include <string.h>
 
 /* Where the scanner is in the request line. */
@@ -362,24 +363,42 @@ int http_parse_exec(struct http_parse *p, const char *buf, size_t len,
     return HTTP_PARSE_MORE;
 }
 
+/* http_parser_parse_url keeps offsets and lengths in 16 bits: it is given
+ * only what comes before the query ('?') or fragment ('#'), which are
+ * split here, so a request target of any length (up to the header limit)
+ * keeps its whole query. */
 int http_parse_url(const char *url, size_t len, struct cn_slice *path,
                    struct cn_slice *query)
 {
-    struct http_parser_url u;
-    http_parser_url_init(&u);
-    if (http_parser_parse_url(url, len, 0, &u) != 0)
-        return CN_EINVAL;
+    size_t q = 0;
+    while (q < len && url[q] != '?' && url[q] != '#')
+        q++;
     path->base = "";
     path->len = 0;
     query->base = "";
     query->len = 0;
-    if (u.field_set & (1 << UF_PATH)) {
-        path->base = url + u.field_data[UF_PATH].off;
-        path->len = u.field_data[UF_PATH].len;
+    if (q > UINT16_MAX) {
+        /* Only an origin-form path gets this long. */
+        if (url[0] != '/')
+            return CN_EINVAL;
+        path->base = url;
+        path->len = q;
+    } else {
+        struct http_parser_url u;
+        http_parser_url_init(&u);
+        if (http_parser_parse_url(url, q, 0, &u) != 0)
+            return CN_EINVAL;
+        if (u.field_set & (1 << UF_PATH)) {
+            path->base = url + u.field_data[UF_PATH].off;
+            path->len = u.field_data[UF_PATH].len;
+        }
     }
-    if (u.field_set & (1 << UF_QUERY)) {
-        query->base = url + u.field_data[UF_QUERY].off;
-        query->len = u.field_data[UF_QUERY].len;
+    if (q < len && url[q] == '?') {
+        size_t end = q + 1;
+        while (end < len && url[end] != '#')
+            end++;
+        query->base = url + q + 1;
+        query->len = end - q - 1;
     }
     return CN_OK;
 }

@@ -319,6 +319,21 @@ TEST(http_long_query_up_to_go_header_limit)
     CHECK_EQ(count(out(&cl), "HTTP/1.1 201 Created\r\n"), 2);
     CHECK(!cl.tr.closed);
     CHECK_EQ(store_index(server_store(e.srv)), 2);
+    /* The values are whole (the URL splitter is not limited to 64 KiB). */
+    size_t want[2] = {66 * 1024 - strlen("PUT /v2/keys/a?value=") -
+                          strlen(" HTTP/1.1\r\nHost: x\r\n\r\n"),
+                      CN_HTTP_HEADER_BYTES_MAX -
+                          strlen("PUT /v2/keys/b?value=") -
+                          strlen(" HTTP/1.1\r\nHost: x\r\n\r\n")};
+    size_t got[2] = {0, 0};
+    const char *v = out(&cl);
+    for (int i = 0; i < 2 && (v = strstr(v, "\"value\":\"")) != NULL; i++) {
+        v += strlen("\"value\":\"");
+        while (v[got[i]] == 'L')
+            got[i]++;
+    }
+    CHECK_EQ(got[0], want[0]);
+    CHECK_EQ(got[1], want[1]);
     /* One byte more is 431 and the connection ends. */
     put_line_of(&cl2, "c", CN_HTTP_HEADER_BYTES_MAX + 1);
     settle(&e, all, 2);
