@@ -3,6 +3,7 @@
 #   check-sim        fixed seeds (tests/sim/seeds.txt), determinism, scenarios,
 #                    and proof that the seeds catch each deliberate bug
 #   check-sim-long   fresh seeds for SIM_MINUTES (default 30)
+#   bench-sim        simulated 3-node throughput (make bench)
 # The simulator links the production core (libcn_raft.a) and base. Bug builds
 # compile the core again with -DRAFT_BUG_* into $(B)/sim-bug-<name>/.
 
@@ -19,8 +20,9 @@ RAFT_BUGS = COMMIT_OLD_TERM VOTE_NO_LOG_CHECK READ_NO_QUORUM ACK_BEFORE_PERSIST
 
 TEST_STAGES += check-sim
 TEST_LONG_STAGES += check-sim-long
+BENCH_STAGES += bench-sim
 
-.PHONY: sim check-sim check-sim-long check-sim-seeds check-sim-determinism \
+.PHONY: bench-sim sim check-sim check-sim-long check-sim-seeds check-sim-determinism \
         check-sim-scenarios check-sim-bugs sim-bugs
 
 all: $(SIM_BIN)
@@ -40,13 +42,17 @@ check-sim-seeds: $(SIM_BIN)
 	./$(SIM_BIN) --seeds-file $(SIM_SEEDS) --quiet
 
 check-sim-determinism: $(SIM_BIN)
-	./$(SIM_BIN) --determinism --seed $$(head -1 $(SIM_SEEDS))
+	./$(SIM_BIN) --determinism --seed $$(grep -m1 '^[0-9]' $(SIM_SEEDS))
 
 check-sim-scenarios: $(SIM_BIN)
 	./$(SIM_BIN) --scenario $(SIM_SCENARIOS)
 
 check-sim-long: $(SIM_BIN)
 	./$(SIM_BIN) --minutes $(SIM_MINUTES) --quiet
+
+# Fault-free 3-node cluster: commits per CPU second of the whole simulation.
+bench-sim: $(SIM_BIN)
+	./$(SIM_BIN) --bench
 
 # One broken core per switch, each linked into its own simulator.
 define raft_bug_rules
