@@ -67,11 +67,6 @@ static int stop(http_parser *p, int rc)
     return rc;
 }
 
-static int cb_begin(http_parser *p)
-{
-    return stop(p, http_conn_on_begin(conn_of(p)));
-}
-
 static int cb_url(http_parser *p, const char *at, size_t n)
 {
     return stop(p, http_conn_on_url(conn_of(p), at, n));
@@ -144,7 +139,8 @@ static int cb_complete(http_parser *p)
 }
 
 static const http_parser_settings settings = {
-    .on_message_begin = cb_begin,
+    /* no on_message_begin: http_parse_exec begins the request at its
+     * method's first byte */
     .on_url = cb_url,
     .on_header_field = cb_hfield,
     .on_header_value = cb_hvalue,
@@ -307,6 +303,13 @@ int http_parse_exec(struct http_parse *p, const char *buf, size_t len,
             p->line = LS_METHOD;
             p->method_len = 0;
             p->other = 0;
+            /* The request begins here, not when the parser is given its
+             * method: a slow method token is under the header deadline. */
+            if (http_conn_on_begin(p->conn) != 0) {
+                p->stopped = 1;
+                *used = off;
+                return HTTP_PARSE_STOPPED;
+            }
         }
         if (p->line == LS_METHOD) {
             if (ch == ' ') {

@@ -450,6 +450,34 @@ TEST(http_unknown_method_is_405_and_keeps_the_connection)
     env_close(&e);
 }
 
+TEST(http_partial_method_is_under_the_header_deadline)
+{
+    struct env e;
+    struct client cl;
+    env_init(&e);
+    client_open(&e, &cl);
+    struct client *all[] = {&cl};
+    CHECK_EQ(cl.tr.deadline_ms, CN_HTTP_IDLE_TIMEOUT_MS);
+    send_str(&cl, "\r\n");
+    CHECK_EQ(cl.tr.deadline_ms, CN_HTTP_IDLE_TIMEOUT_MS);
+    send_str(&cl, "BR"); /* a method, not yet known to be one */
+    CHECK_EQ(cl.tr.deadline_ms, CN_HTTP_HEADER_TIMEOUT_MS);
+    send_str(&cl, "EW /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n");
+    settle(&e, all, 1);
+    CHECK(strncmp(out(&cl), "HTTP/1.1 405 ", 13) == 0);
+    CHECK_EQ(cl.tr.deadline_ms, CN_HTTP_IDLE_TIMEOUT_MS);
+    /* A method token as long as the header limit is 431. */
+    static char tok[65536];
+    memset(tok, 'M', sizeof(tok));
+    for (int i = 0; i < 40 && !cl.tr.closed; i++)
+        http_conn_feed(cl.c, tok, sizeof(tok));
+    settle(&e, all, 1);
+    CHECK(strstr(out(&cl), "HTTP/1.1 431 ") != NULL);
+    CHECK(cl.tr.closed);
+    client_free(&cl);
+    env_close(&e);
+}
+
 /* Feeds one request line (byte by byte when split) and tells whether the
  * answer was 400 with the connection closed. */
 static int line_is_400(struct env *e, const char *line, int split)
