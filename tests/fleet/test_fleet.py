@@ -3,12 +3,15 @@ test, separate state dirs, one key prefix per test) on a real store,
 driven through cairn-fleetctl, whose output is compared to fleetctl's."""
 
 import hashlib
+import json
 import os
 import re
 import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -208,6 +211,43 @@ def test_fleet_agent_death_reschedules_units(fleet):
     wait_for(lambda: echo_answers(port), 10, "echo answers again")
     took = time.time() - t0
     assert took < TTL + 6, took
+
+
+def engine_lease(fleet):
+    """(machine ID, createdIndex) of the engine lease, or None."""
+    url = "%s/v2/keys%slease/engine-leader" % (fleet.endpoint, fleet.prefix)
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            node = json.load(r)["node"]
+    except urllib.error.HTTPError:
+        return None
+    return json.loads(node["value"])["MachineID"], node["createdIndex"]
+
+
+def test_fleet_engine_leader_death_hands_over_lease_and_units(fleet):
+    # The engine elects with cairnctl elect's code (cli_elect): the lease is
+    # kept by refreshes (same createdIndex past its TTL), and when the
+    # leader dies the survivor takes the lease and reschedules its units.
+    a1 = fleet.agent("m1")
+    fleet.wait_machines(1)
+    first = wait_for(lambda: engine_lease(fleet), 5, "an engine lease")
+    assert first[0] == a1.machine_id
+    port = free_port()
+    fleet.write_unit("echo.service", ECHO_UNIT % port)
+    fleet.ctl("start", "echo.service")
+    wait_for(lambda: fleet.running_on("echo.service") == [a1.machine_id], 10,
+             "echo.service on the engine's machine")
+    a2 = fleet.agent("m2")
+    fleet.wait_machines(2)
+    time.sleep(TTL * 1.5)
+    assert engine_lease(fleet) == first  # refreshed, never re-created
+    a1.kill9()
+    lease = wait_for(lambda: (engine_lease(fleet) or ("",))[0] ==
+                     a2.machine_id, TTL + 3, "the survivor's engine lease")
+    assert lease
+    wait_for(lambda: fleet.running_on("echo.service") == [a2.machine_id],
+             TTL + 6, "echo.service on the survivor")
+    assert "engine: elected leader" in a2.log_tail(200)
 
 
 def test_fleet_restart_policies(fleet):
