@@ -5,7 +5,9 @@
  * as etcdctl does.
  */
 #include "cli_int.h"
+#include "wal/wal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define NFLAGS(a) (sizeof(a) / sizeof((a)[0]))
@@ -520,12 +522,36 @@ int cli_cmd_backup(const struct cli_cmd *cmd, struct cli_global *g, int argc,
         return cli_fail(CLI_EXIT_BAD_ARGS, "out of memory");
     if (cli_cmd_args(cmd, flags, NFLAGS(flags), argc, argv, pos, &npos, &rc))
         goto out;
-    /* TODO(durability: WAL and snapshot format): copy the data dir's WAL
-     * and snapshot with a new member/cluster ID, as etcdctl backup does,
-     * once cairn's on-disk log exists (docs/wal-format.md). */
-    rc = cli_fail(CLI_EXIT_BAD_ARGS,
-                  "backup is not supported yet: cairn's write-ahead log "
-                  "format is not final");
+    if (data_dir == NULL || *data_dir == '\0' || backup_dir == NULL ||
+        *backup_dir == '\0') {
+        rc = cli_fail(CLI_EXIT_BAD_ARGS,
+                      "backup needs --data-dir and --backup-dir");
+        goto out;
+    }
+    if (with_v3) {
+        rc = cli_fail(CLI_EXIT_BAD_ARGS,
+                      "--with-v3: cairn has no v3 backend to copy");
+        goto out;
+    }
+    /* A consistent newest snapshot plus every durable log entry after it,
+     * into a data dir with no member or cluster id (etcdctl v2 backup). */
+    struct wal_backup_config bc = {.fs = cn_fs_posix(),
+                                   .data_dir = data_dir,
+                                   .wal_dir = wal_dir,
+                                   .backup_dir = backup_dir,
+                                   .backup_wal_dir = backup_wal_dir};
+    struct wal_backup_result res;
+    char err[CN_ERRMSG_SIZE] = "";
+    if (wal_backup(&bc, &res, err) != CN_OK) {
+        rc = cli_fail(CLI_EXIT_BAD_ARGS, "backup: %s", err);
+        goto out;
+    }
+    fprintf(stderr,
+            "backup: %s -> %s: snapshot at index %llu, %llu log entries "
+            "after it, last index %llu\n",
+            data_dir, backup_dir, (unsigned long long)res.snap_index,
+            (unsigned long long)res.entry_count,
+            (unsigned long long)res.last_index);
 out:
     cn_free(pos);
     return rc;
