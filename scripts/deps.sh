@@ -9,7 +9,7 @@ PKGS=(
   libuv1-dev libhttp-parser-dev libjansson-dev
   python3 python3-pytest python3-etcd python3-urllib3
   etcd-server etcd-client
-  valgrind iproute2 procps curl perl
+  valgrind iproute2 procps curl perl util-linux mount
 )
 
 missing=()
