@@ -103,6 +103,11 @@ void wal_rec_seal_all(uint8_t *data, size_t len, uint64_t off, uint64_t salt,
 /* 1 if a valid record with salt starts at buf[off] (size bytes in all). */
 int wal_rec_check(const uint8_t *buf, uint64_t size, uint64_t off,
                   uint64_t salt, struct wal_rec *out);
+/* The same check for a record at segment offset off whose bytes start at
+ * rec, with avail bytes of the segment readable from there (the rest of
+ * the file, or at least 24 + its len bytes). */
+int wal_rec_check_at(const uint8_t *rec, uint64_t avail, uint64_t off,
+                     uint64_t salt, struct wal_rec *out);
 /* Encodes / decodes a segment header body (WAL_SEG_HEADER_BODY bytes).
  * decode returns 0, CN_ECORRUPT (magic) or CN_EVERSION. */
 void wal_seg_header_encode(const struct wal_seg_header *h, uint8_t *body);
@@ -204,6 +209,11 @@ void wal_part_free(struct wal_part *p);
 
 /* wal_read.c: reads the log of w's wal_dir into rec and w's state. */
 int wal_read(struct wal *w, struct wal_recovery *rec, char *errmsg);
+/* wal_read.c: recovery reads segments in windows of this many bytes (plus
+ * the record being read); tests make it small to cross window edges. 0:
+ * the default. Not thread safe: set it before opening. */
+#define WAL_READ_CHUNK ((size_t)1 << 20)
+void wal_read_set_chunk(size_t bytes);
 
 /* wal_snap.c: picks and loads the newest usable snapshot. markers are the
  * (index, term) pairs seen in the log (count pairs, index then term). */

@@ -161,27 +161,143 @@ static int apply_record(struct replay *rp, const struct wal_rec *r,
     return rc;
 }
 
-static int all_zero(const uint8_t *p, uint64_t n)
+/* Recovery reads a segment through a window of wal_read_chunk bytes that
+ * moves forward, so it never holds a whole 64 MiB segment in memory (the
+ * page faults of that buffer were most of the start-up time). Every byte
+ * of the segment is still read and checked. */
+static size_t wal_read_chunk = WAL_READ_CHUNK;
+
+void wal_read_set_chunk(size_t bytes)
 {
-    for (uint64_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return 0;
-    return 1;
+    wal_read_chunk = bytes ? bytes : WAL_READ_CHUNK;
 }
 
-/* Decides what the bad record at x means (see the file comment). Returns 0
- * with *torn set (bytes holding data past x), or CN_ECORRUPT. */
-static int judge_damage(const uint8_t *buf, uint64_t size, uint64_t x,
-                        uint64_t salt, int is_last, const char *path,
-                        uint64_t *torn, char *errmsg)
+struct seg_reader {
+    const struct cn_fs *fs;
+    struct cn_fs_file *f;
+    uint64_t size; /* file bytes */
+    uint8_t *buf;  /* window: file bytes [start, start + len) */
+    size_t cap;
+    uint64_t start;
+    size_t len;
+};
+
+/* Makes min(n, size - off) bytes from off readable at *p; *avail is how
+ * many bytes from off the window holds (then either ≥ n, or all of the
+ * rest of the file). */
+static int rd_need(struct seg_reader *sr, uint64_t off, uint64_t n,
+                   const uint8_t **p, uint64_t *avail, char *errmsg)
+{
+    if (off >= sr->size) {
+        *p = NULL;
+        *avail = 0;
+        return CN_OK;
+    }
+    uint64_t want = n < sr->size - off ? n : sr->size - off;
+    if (off < sr->start || off + want > sr->start + sr->len) {
+        uint64_t get = want + wal_read_chunk;
+        if (get > sr->size - off)
+            get = sr->size - off;
+        if (get > sr->cap) {
+            uint8_t *b = cn_malloc((size_t)get);
+            if (b == NULL)
+                return CN_ENOMEM;
+            cn_free(sr->buf);
+            sr->buf = b;
+            sr->cap = (size_t)get;
+        }
+        size_t got = 0;
+        sr->start = off;
+        sr->len = 0;
+        int rc = CN_FS_CALL(sr->fs, pread, sr->f, sr->buf, (size_t)get, off,
+                            &got, errmsg);
+        if (rc != CN_OK)
+            return rc;
+        sr->len = got;
+        if (got < get)
+            sr->size = off + got; /* the file is shorter than it said */
+    }
+    *p = sr->buf + (off - sr->start);
+    *avail = sr->start + sr->len - off;
+    return CN_OK;
+}
+
+/* *ok = 1 and *r if a valid record with salt starts at off. */
+static int rd_rec(struct seg_reader *sr, uint64_t off, uint64_t salt,
+                  struct wal_rec *r, int *ok, char *errmsg)
+{
+    const uint8_t *p;
+    uint64_t avail;
+    *ok = 0;
+    int rc = rd_need(sr, off, WAL_REC_HEADER_BYTES, &p, &avail, errmsg);
+    if (rc != CN_OK || avail < WAL_REC_HEADER_BYTES)
+        return rc;
+    /* Read the body only for a header that could be valid, so a stray
+     * length in garbage does not pull megabytes in. */
+    uint32_t len = wal_get32(p + 4);
+    if (p[8] < WAL_REC_SEGMENT || p[8] > WAL_REC_SNAPSHOT ||
+        len > CN_WAL_RECORD_BYTES_MAX ||
+        off + WAL_REC_HEADER_BYTES + len > sr->size)
+        return CN_OK;
+    rc = rd_need(sr, off, WAL_REC_HEADER_BYTES + (uint64_t)len, &p, &avail,
+                 errmsg);
+    if (rc == CN_OK)
+        *ok = wal_rec_check_at(p, avail, off, salt, r);
+    return rc;
+}
+
+/* *end = the offset after the last nonzero byte in [from, size), or from
+ * if every byte there is zero. */
+static int rd_data_end(struct seg_reader *sr, uint64_t from, uint64_t *end,
+                       char *errmsg)
+{
+    *end = from;
+    uint64_t off = from;
+    while (off < sr->size) {
+        const uint8_t *p;
+        uint64_t avail;
+        int rc = rd_need(sr, off, wal_read_chunk, &p, &avail, errmsg);
+        if (rc != CN_OK)
+            return rc;
+        if (avail == 0)
+            break;
+        uint64_t i = 0;
+        uint64_t last = 0; /* 1 + index of the last nonzero byte seen */
+        for (; i + 8 <= avail; i += 8) {
+            uint64_t v;
+            memcpy(&v, p + i, 8);
+            if (v != 0)
+                last = i + 8;
+        }
+        for (; i < avail; i++)
+            if (p[i] != 0)
+                last = i + 1;
+        while (last > 0 && p[last - 1] == 0)
+            last--;
+        if (last > 0)
+            *end = off + last;
+        off += avail;
+    }
+    return CN_OK;
+}
+
+/* Decides what the bad record at x means (see the file comment), once
+ * some byte after x is known to be nonzero. Returns 0 (a torn tail) or
+ * CN_ECORRUPT. */
+static int judge_damage(struct seg_reader *sr, uint64_t x, uint64_t salt,
+                        int is_last, const char *path, char *errmsg)
 {
     if (!is_last)
         return corrupt(errmsg, path, x,
                        "bad record in a segment that is not the last");
-    for (uint64_t p = x + WAL_REC_ALIGN; p + WAL_REC_HEADER_BYTES <= size;
+    for (uint64_t p = x + WAL_REC_ALIGN; p + WAL_REC_HEADER_BYTES <= sr->size;
          p += WAL_REC_ALIGN) {
         struct wal_rec r;
-        if (!wal_rec_check(buf, size, p, salt, &r))
+        int ok;
+        int rc = rd_rec(sr, p, salt, &r, &ok, errmsg);
+        if (rc != CN_OK)
+            return rc;
+        if (!ok)
             continue;
         if (r.synced > x) {
             char what[80];
@@ -192,31 +308,6 @@ static int judge_damage(const uint8_t *buf, uint64_t size, uint64_t x,
         }
         p += r.frame - WAL_REC_ALIGN;
     }
-    uint64_t end = size;
-    while (end > x && buf[end - 1] == 0)
-        end--;
-    *torn = end - x;
-    return CN_OK;
-}
-
-static int read_file(const struct cn_fs *fs, struct cn_fs_file *f,
-                     uint8_t **out, uint64_t *size_out, char *errmsg)
-{
-    uint64_t size;
-    int rc = CN_FS_CALL(fs, size, f, &size, errmsg);
-    if (rc != CN_OK)
-        return rc;
-    uint8_t *buf = cn_malloc((size_t)size);
-    if (buf == NULL)
-        return CN_ENOMEM;
-    size_t got;
-    rc = CN_FS_CALL(fs, pread, f, buf, (size_t)size, 0, &got, errmsg);
-    if (rc != CN_OK) {
-        cn_free(buf);
-        return rc;
-    }
-    *out = buf;
-    *size_out = got;
     return CN_OK;
 }
 
@@ -228,14 +319,20 @@ static int replay_segment(struct wal *w, const struct seg_file *sf, int is_last,
 {
     char path[WAL_PATH_MAX + 64];
     snprintf(path, sizeof(path), "%s/%s", w->wal_dir, sf->name);
-    uint8_t *buf;
-    uint64_t size;
-    int rc = read_file(w->fs, f, &buf, &size, errmsg);
+    struct seg_reader sr;
+    memset(&sr, 0, sizeof(sr));
+    sr.fs = w->fs;
+    sr.f = f;
+    int rc = CN_FS_CALL(w->fs, size, f, &sr.size, errmsg);
     if (rc != CN_OK)
         return rc;
     struct wal_rec r;
     struct wal_seg_header h;
-    if (!wal_rec_check(buf, size, 0, 0, &r) || r.type != WAL_REC_SEGMENT) {
+    int ok;
+    rc = rd_rec(&sr, 0, 0, &r, &ok, errmsg);
+    if (rc != CN_OK)
+        goto out;
+    if (!ok || r.type != WAL_REC_SEGMENT) {
         rc = corrupt(errmsg, path, 0, "bad segment header");
         goto out;
     }
@@ -263,28 +360,37 @@ static int replay_segment(struct wal *w, const struct seg_file *sf, int is_last,
         goto out;
     }
     uint64_t off = r.frame;
-    while (wal_rec_check(buf, size, off, h.salt, &r)) {
+    for (;;) {
+        rc = rd_rec(&sr, off, h.salt, &r, &ok, errmsg);
+        if (rc != CN_OK)
+            goto out;
+        if (!ok)
+            break;
         rc = apply_record(rp, &r, path, off, errmsg);
         if (rc != CN_OK)
             goto out;
         off += r.frame;
     }
-    if (off < size && !all_zero(buf + off, size - off)) {
-        uint64_t torn = 0;
-        rc = judge_damage(buf, size, off, h.salt, is_last, path, &torn, errmsg);
+    uint64_t data_end;
+    rc = rd_data_end(&sr, off, &data_end, errmsg);
+    if (rc != CN_OK)
+        goto out;
+    if (data_end > off) {
+        rc = judge_damage(&sr, off, h.salt, is_last, path, errmsg);
         if (rc != CN_OK)
             goto out;
-        rec->torn_bytes = torn;
+        rec->torn_bytes = data_end - off;
         snprintf(rec->notes, sizeof(rec->notes) - 1,
                  "wal %.200s: dropped a torn unsynced tail of %llu bytes "
                  "at byte %llu",
-                 path, (unsigned long long)torn, (unsigned long long)off);
+                 path, (unsigned long long)rec->torn_bytes,
+                 (unsigned long long)off);
     }
     *end = off;
     *salt_out = h.salt;
     rc = CN_OK;
 out:
-    cn_free(buf);
+    cn_free(sr.buf);
     return rc;
 }
 

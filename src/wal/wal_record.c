@@ -72,9 +72,17 @@ void wal_rec_seal_all(uint8_t *data, size_t len, uint64_t off, uint64_t salt,
 int wal_rec_check(const uint8_t *buf, uint64_t size, uint64_t off,
                   uint64_t salt, struct wal_rec *out)
 {
+    if (off > size)
+        return 0;
+    return wal_rec_check_at(buf + off, size - off, off, salt, out);
+}
+
+int wal_rec_check_at(const uint8_t *rec, uint64_t avail, uint64_t off,
+                     uint64_t salt, struct wal_rec *out)
+{
+    uint64_t size = off + avail; /* the record must end within size */
     if (off + WAL_REC_HEADER_BYTES > size)
         return 0;
-    const uint8_t *rec = buf + off;
     uint8_t type = rec[8];
     uint32_t len = wal_get32(rec + 4);
     if (type < WAL_REC_SEGMENT || type > WAL_REC_SNAPSHOT)

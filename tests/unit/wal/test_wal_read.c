@@ -408,3 +408,26 @@ TEST(wal_stale_temp_segment_is_removed)
     wal_close(w);
     crashfs_free(c);
 }
+
+/* Recovery reads segments through a moving window. With windows smaller
+ * than a record header, every record and every zero check crosses window
+ * edges; the crash, damage and torn-tail verdicts must not change. */
+TEST(wal_recovery_verdicts_do_not_depend_on_the_read_window)
+{
+    size_t chunks[] = {1, 8, 24, 100, 4096};
+    for (size_t i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+        tap_diag("read window %zu bytes", chunks[i]);
+        wal_read_set_chunk(chunks[i]);
+        wal_recovers_after_a_crash_at_every_operation();
+        if (chunks[i] == 8 || chunks[i] == 100)
+            wal_recovers_after_a_crash_at_every_byte_of_a_write();
+        wal_bad_crc_in_the_middle_is_corrupt_with_file_and_offset();
+        wal_damaged_length_in_the_middle_is_corrupt();
+        wal_damage_in_a_segment_that_is_not_the_last_is_corrupt();
+        wal_bad_segment_header_is_corrupt();
+        wal_newer_format_version_is_refused();
+        wal_torn_tail_is_dropped_and_reported();
+        wal_damage_in_the_last_batch_reads_as_a_torn_tail();
+    }
+    wal_read_set_chunk(0);
+}
