@@ -41,6 +41,7 @@ struct replay {
     int hs_set;
     struct wal_hard_state hs;
     int started;
+    uint64_t skip_below; /* payloads of entries at or below are not kept */
 };
 
 struct seg_file {
@@ -88,11 +89,16 @@ static int apply_entry(struct replay *rp, const struct wal_rec *r)
         rp->cap = cap;
     }
     size_t len = r->len - 16;
-    char *data = cn_malloc(len + 1);
-    if (data == NULL)
-        return CN_ENOMEM;
-    memcpy(data, r->body + 16, len);
-    data[len] = '\0';
+    char *data = NULL;
+    if (index <= rp->skip_below) {
+        len = 0; /* the newest snapshot covers it (see read_log) */
+    } else {
+        data = cn_malloc(len + 1);
+        if (data == NULL)
+            return CN_ENOMEM;
+        memcpy(data, r->body + 16, len);
+        data[len] = '\0';
+    }
     struct wal_entry *e = &rp->ents[rp->count++];
     e->index = index;
     e->term = term;
@@ -536,6 +542,75 @@ static int replay_all(struct wal *w, const struct seg_file *segs, size_t count,
     return rc;
 }
 
+/* Index of the newest snapshot file (0: none, or it cannot be listed;
+ * wal_snap_load reports such errors). */
+static uint64_t newest_snap_index(const struct wal *w)
+{
+    char why[CN_ERRMSG_SIZE];
+    uint64_t *snaps;
+    size_t n;
+    uint64_t max = 0;
+    if (wal_snap_list(w, &snaps, &n, why) != CN_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (snaps[2 * i + 1] > max)
+            max = snaps[2 * i + 1];
+    cn_free(snaps);
+    return max;
+}
+
+/* Reads the segments into rec and w. Payloads of entries at or below skip
+ * are not copied (they are expected under the snapshot). If the snapshot
+ * chosen ends below skip, some of them may be needed: then *retry = 1 and
+ * nothing is kept, and the caller reads again with skip 0. */
+static int read_log(struct wal *w, const struct seg_file *segs, size_t count,
+                    uint64_t skip, struct wal_recovery *rec, int *retry,
+                    char *errmsg)
+{
+    *retry = 0;
+    struct replay rp;
+    memset(&rp, 0, sizeof(rp));
+    rp.skip_below = skip;
+    uint64_t end = 0;
+    int rc = CN_OK;
+    w->segs = cn_calloc(count, sizeof(*w->segs));
+    if (w->segs == NULL) {
+        rc = CN_ENOMEM;
+        goto out;
+    }
+    w->seg_cap = count;
+    rc = replay_all(w, segs, count, &rp, rec, &end, errmsg);
+    if (rc != CN_OK)
+        goto out;
+    w->seg_count = count;
+    rc = wal_snap_load(w, rp.markers, rp.marker_count, rec, errmsg);
+    if (rc == CN_OK && rec->snap_index < skip &&
+        rp.last_index > rec->snap_index) {
+        *retry = 1;
+        goto out;
+    }
+    if (rc == CN_OK)
+        rc = finish_log(w, &rp, rec, errmsg);
+    if (rc == CN_OK && rec->torn_bytes > 0)
+        rc = repair_tail(w, end, errmsg);
+    if (rc != CN_OK)
+        goto out;
+    w->end_seq = segs[count - 1].seq;
+    w->end_off = end;
+    w->tail_synced = end;
+out:
+    if (rc != CN_OK || *retry) {
+        if (w->tail != NULL)
+            CN_FS_CALL(w->fs, close, w->tail, NULL);
+        w->tail = NULL;
+        cn_free(w->segs);
+        w->segs = NULL;
+        w->seg_count = w->seg_cap = 0;
+    }
+    replay_free(&rp);
+    return rc;
+}
+
 int wal_read(struct wal *w, struct wal_recovery *rec, char *errmsg)
 {
     struct seg_file *segs;
@@ -564,39 +639,12 @@ int wal_read(struct wal *w, struct wal_recovery *rec, char *errmsg)
                            "no segments but snapshots exist");
         return CN_ENOTFOUND;
     }
-    struct replay rp;
-    memset(&rp, 0, sizeof(rp));
-    uint64_t end = 0;
-    w->segs = cn_calloc(count, sizeof(*w->segs));
-    if (w->segs == NULL) {
-        rc = CN_ENOMEM;
-        goto out;
+    int retry;
+    rc = read_log(w, segs, count, newest_snap_index(w), rec, &retry, errmsg);
+    if (rc == CN_OK && retry) {
+        wal_recovery_close(rec);
+        rc = read_log(w, segs, count, 0, rec, &retry, errmsg);
     }
-    w->seg_cap = count;
-    rc = replay_all(w, segs, count, &rp, rec, &end, errmsg);
-    if (rc != CN_OK)
-        goto out;
-    w->seg_count = count;
-    rc = wal_snap_load(w, rp.markers, rp.marker_count, rec, errmsg);
-    if (rc == CN_OK)
-        rc = finish_log(w, &rp, rec, errmsg);
-    if (rc == CN_OK && rec->torn_bytes > 0)
-        rc = repair_tail(w, end, errmsg);
-    if (rc != CN_OK)
-        goto out;
-    w->end_seq = segs[count - 1].seq;
-    w->end_off = end;
-    w->tail_synced = end;
-out:
-    if (rc != CN_OK) {
-        if (w->tail != NULL)
-            CN_FS_CALL(w->fs, close, w->tail, NULL);
-        w->tail = NULL;
-        cn_free(w->segs);
-        w->segs = NULL;
-        w->seg_count = w->seg_cap = 0;
-    }
-    replay_free(&rp);
     cn_free(segs);
     return rc;
 }
