@@ -5,9 +5,11 @@
  * Wire format. Every frame is a 12-byte header and a payload:
  *
  *   0  u32 len     payload bytes (little-endian)
- *   4  u8  kind    FK_HELLO, FK_ACK, FK_MSG, FK_PING, FK_PONG
+ *   4  u8  kind    FK_HELLO, FK_ACK, FK_MSG, FK_PING, FK_PONG,
+ *                  FK_MEMBERS_REQ, FK_MEMBERS_RESP
  *   5  u8  mtype   the message type (FK_MSG), else 0
- *   6  u8  flags   FF_MORE: more frames of this message follow
+ *   6  u8  flags   FF_MORE: more frames of this message (or member-list
+ *                  answer) follow
  *   7  u8  0
  *   8  u32 crc     CRC-32C of header bytes 0..7, then of the payload
  *
@@ -17,6 +19,16 @@
  * acceptor ID; a refused dialer is closed after the ACK. PING/PONG carry
  * the dialer's monotonic time in ns (u64), echoed back.
  *
+ * MEMBERS_REQ (asker -> acceptor, first and only frame, instead of HELLO):
+ * u32 magic, u16 version, u16 0. MEMBERS_RESP (acceptor -> asker): a body
+ * split into frames like a message: u8 status (enum members_status), u8
+ * version, u16 0, u32 0, u64 acceptor ID, then the list's bytes (status
+ * MEMBERS_OK only); the acceptor closes the connection after it.
+ *
+ * Removed members: ids removed with server_peers_remove (or marked with
+ * server_peers_mark_removed) are kept in t->removed (oldest first, at most
+ * SERVER_PEERS_REMOVED_MAX) and their HELLOs get ACK_REMOVED.
+ *
  * Ownership: a queued message (struct pmsg, one allocation with its frame
  * headers and payload copy) belongs to its peer's queue, then to the
  * connection writing it (inflight) until the write callback frees it.
@@ -25,10 +37,16 @@
  */
 #include "server_peer.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define HDR 12
@@ -37,6 +55,10 @@
 #define ACK_BYTES 16
 #define PING_BYTES 8
 #define HELLO_MAGIC 0x504e5243u /* "CRNP" read little-endian */
+#define MREQ_BYTES 8
+#define MRESP_HEAD_BYTES 16
+/* Largest member list the blocking client takes. */
+#define MEMBERS_BYTES_MAX CN_RAFT_MSG_BYTES_MAX
 /* Largest frame payload a receiver accepts, whatever the sender's setting. */
 #define FRAME_WIRE_MAX (16u * 1024 * 1024)
 #define READ_BUF_BYTES (64u * 1024)
@@ -48,6 +70,8 @@ enum frame_kind {
     FK_MSG = 3,
     FK_PING = 4,
     FK_PONG = 5,
+    FK_MEMBERS_REQ = 6,
+    FK_MEMBERS_RESP = 7,
 };
 
 enum ack_status {
@@ -56,6 +80,14 @@ enum ack_status {
     ACK_CLUSTER = 2,  /* cluster ID mismatch */
     ACK_WRONG_TO = 3, /* the dialer thinks we are another member */
     ACK_UNKNOWN = 4,  /* the dialer is not a member we know */
+    ACK_REMOVED = 5,  /* the dialer was removed from the cluster */
+};
+
+enum members_status {
+    MEMBERS_OK = 0,
+    MEMBERS_NONE = 1,        /* no members callback here */
+    MEMBERS_VERSION = 2,     /* unsupported protocol version */
+    MEMBERS_UNAVAILABLE = 3, /* the callback failed, or its list is too big */
 };
 
 static const char *ack_reason(unsigned s)
@@ -69,6 +101,8 @@ static const char *ack_reason(unsigned s)
         return "receiver member ID mismatch";
     case ACK_UNKNOWN:
         return "unknown sender member";
+    case ACK_REMOVED:
+        return "the member has been removed from the cluster";
     default:
         return "unknown reason";
     }
@@ -172,6 +206,9 @@ struct server_peers {
     server_peer_closed_fn *closed_cb;
     void *closed_arg;
     struct server_peers_counters counters;
+    uint64_t *removed; /* removed member IDs, oldest first */
+    size_t nremoved, removed_cap;
+    int removed_reported; /* cfg.removed was called */
     char rbuf[READ_BUF_BYTES];
 };
 
@@ -227,6 +264,15 @@ static struct peer *peer_find(const struct server_peers *t, uint64_t id)
     return NULL;
 }
 
+/* Index of id in t->removed, or -1. */
+static long removed_find(const struct server_peers *t, uint64_t id)
+{
+    for (size_t i = 0; i < t->nremoved; i++)
+        if (t->removed[i] == id)
+            return (long)i;
+    return -1;
+}
+
 static void handle_closed(uv_handle_t *h);
 
 /* Closes h; the transport counts it until its close callback. */
@@ -243,6 +289,7 @@ static void transport_handle_gone(struct server_peers *t)
     if (t->closing && t->handles == 0) {
         server_peer_closed_fn *cb = t->closed_cb;
         void *arg = t->closed_arg;
+        cn_free(t->removed);
         cn_free(t);
         if (cb != NULL)
             cb(arg);
@@ -267,6 +314,51 @@ static void pmsg_free_list(struct pmsg *m)
         cn_free(m);
         m = next;
     }
+}
+
+/* One allocation holding head then body (copied) as frames of kind (and
+ * mtype) of at most fmax payload bytes each, with their headers. NULL: out
+ * of memory. */
+static struct pmsg *pmsg_new(uint8_t kind, uint8_t mtype, const void *head,
+                             size_t head_len, const void *body, size_t body_len,
+                             uint32_t fmax)
+{
+    size_t len = head_len + body_len;
+    uint32_t nframes = len == 0 ? 1 : (uint32_t)((len + fmax - 1) / fmax);
+    struct pmsg *m = cn_malloc(sizeof(*m) + (size_t)nframes * HDR + len);
+    if (m == NULL)
+        return NULL;
+    m->next = NULL;
+    m->len = len;
+    m->nframes = nframes;
+    m->type = mtype;
+    m->hdrs = (uint8_t *)(m + 1);
+    m->data = m->hdrs + (size_t)nframes * HDR;
+    if (head_len > 0)
+        memcpy(m->data, head, head_len);
+    if (body_len > 0)
+        memcpy(m->data + head_len, body, body_len);
+    for (uint32_t f = 0; f < nframes; f++) {
+        size_t off = (size_t)f * fmax;
+        size_t flen = len - off < fmax ? len - off : fmax;
+        frame_header(m->hdrs + (size_t)f * HDR, (uint32_t)flen, kind, mtype,
+                     f + 1 < nframes ? FF_MORE : 0, m->data + off);
+    }
+    return m;
+}
+
+/* Points bufs[0..) at m's frames (at most 2 * nframes); returns how many. */
+static size_t pmsg_bufs(const struct pmsg *m, uint32_t fmax, uv_buf_t *bufs)
+{
+    size_t n = 0;
+    for (uint32_t f = 0; f < m->nframes; f++) {
+        size_t off = (size_t)f * fmax;
+        size_t flen = m->len - off < fmax ? m->len - off : fmax;
+        bufs[n++] = uv_buf_init((char *)m->hdrs + (size_t)f * HDR, HDR);
+        if (flen > 0)
+            bufs[n++] = uv_buf_init((char *)m->data + off, (unsigned)flen);
+    }
+    return n;
 }
 
 static void queue_drop_all(struct peer *p)
@@ -423,7 +515,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     if (c->close_after_write) {
-        conn_close(c, "refused");
+        conn_close(c, "answered");
         return;
     }
     if (p != NULL)
@@ -457,16 +549,8 @@ static void peer_flush(struct peer *p)
         p->ping_due = 0;
     }
     uint32_t fmax = p->t->cfg.frame_bytes_max;
-    for (struct pmsg *m = p->qhead; m != NULL; m = m->next) {
-        for (uint32_t f = 0; f < m->nframes; f++) {
-            size_t off = (size_t)f * fmax;
-            size_t flen = m->len - off < fmax ? m->len - off : fmax;
-            c->bufs[n++] = uv_buf_init((char *)m->hdrs + (size_t)f * HDR, HDR);
-            if (flen > 0)
-                c->bufs[n++] =
-                    uv_buf_init((char *)m->data + off, (unsigned)flen);
-        }
-    }
+    for (struct pmsg *m = p->qhead; m != NULL; m = m->next)
+        n += pmsg_bufs(m, fmax, c->bufs + n);
     c->inflight = p->qhead;
     c->inflight_msgs = p->qmsgs;
     c->inflight_bytes = p->qbytes;
@@ -717,6 +801,8 @@ static void inbound_hello(struct conn *c, const uint8_t *pl, uint32_t len)
         status = ACK_VERSION;
     else if (cluster != t->cfg.cluster_id)
         status = ACK_CLUSTER;
+    else if (removed_find(t, from) >= 0)
+        status = ACK_REMOVED; /* whatever it thinks we are */
     else if (to != t->cfg.self_id)
         status = ACK_WRONG_TO;
     else if (peer_find(t, from) == NULL)
@@ -739,6 +825,77 @@ static void inbound_hello(struct conn *c, const uint8_t *pl, uint32_t len)
     }
     if (conn_write_ctl(c, FK_ACK, ack, ACK_BYTES) != CN_OK)
         conn_close(c, "cannot write handshake answer");
+}
+
+/* Writes m (taken), the only answer on c, which closes after it. */
+static void conn_write_answer(struct conn *c, struct pmsg *m)
+{
+    CN_ASSERT(!c->writing);
+    if (conn_bufs_reserve(c, 2 * (size_t)m->nframes) != CN_OK) {
+        cn_free(m);
+        conn_close(c, "out of memory");
+        return;
+    }
+    size_t n = pmsg_bufs(m, c->t->cfg.frame_bytes_max, c->bufs);
+    c->inflight = m;
+    c->close_after_write = 1;
+    c->writing = 1;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, c->bufs, (unsigned)n,
+                      on_write);
+    if (rc != 0) {
+        c->writing = 0;
+        pmsg_free_list(c->inflight);
+        c->inflight = NULL;
+        conn_close(c, uv_strerror(rc));
+    }
+}
+
+/* A member-list request (instead of a HELLO): answers with the status and
+ * what cfg.members produced, then closes. */
+static void inbound_members(struct conn *c, const uint8_t *pl, uint32_t len)
+{
+    struct server_peers *t = c->t;
+    if (len != MREQ_BYTES || get32(pl) != HELLO_MAGIC) {
+        corrupt(c, "bad member-list request");
+        return;
+    }
+    unsigned version = pl[4] | (unsigned)pl[5] << 8;
+    unsigned status = MEMBERS_OK;
+    struct cn_buf list;
+    cn_buf_init(&list);
+    if (version != SERVER_PEER_PROTO_VERSION) {
+        status = MEMBERS_VERSION;
+    } else if (t->cfg.members == NULL) {
+        status = MEMBERS_NONE;
+    } else {
+        int rc = t->cfg.members(t->cfg.members_ctx, &list);
+        if (rc == CN_OK && list.len > t->cfg.msg_bytes_max)
+            rc = CN_ETOOBIG;
+        if (rc != CN_OK) {
+            status = MEMBERS_UNAVAILABLE;
+            PLOG(t, CN_LOG_WARN,
+                 "cannot answer a member-list request list_bytes=%zu "
+                 "error=\"%s\"",
+                 list.len, cn_strerror(rc));
+        }
+    }
+    uint8_t head[MRESP_HEAD_BYTES] = {0};
+    head[0] = (uint8_t)status;
+    head[1] = SERVER_PEER_PROTO_VERSION;
+    put64(head + 8, t->cfg.self_id);
+    struct pmsg *m =
+        pmsg_new(FK_MEMBERS_RESP, 0, head, sizeof(head), list.data,
+                 status == MEMBERS_OK ? list.len : 0, t->cfg.frame_bytes_max);
+    cn_buf_close(&list);
+    if (m == NULL) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    if (status == MEMBERS_OK)
+        t->counters.members_served++;
+    PLOG(t, CN_LOG_DEBUG, "member-list request answered status=%u bytes=%zu",
+         status, m->len - MRESP_HEAD_BYTES);
+    conn_write_answer(c, m);
 }
 
 static void deliver(struct conn *c, uint8_t type, const void *p, size_t len)
@@ -789,6 +946,19 @@ static void inbound_msg(struct conn *c, uint8_t type, uint8_t flags,
         cn_buf_reset(&c->asm_buf);
 }
 
+/* A peer said we were removed: tell the driver, once. */
+static void report_removed(struct server_peers *t, uint64_t by)
+{
+    if (t->removed_reported || t->closing)
+        return;
+    t->removed_reported = 1;
+    PLOG(t, CN_LOG_ERROR,
+         "the member has been permanently removed from the cluster by=%" PRIx64,
+         by);
+    if (t->cfg.removed != NULL)
+        t->cfg.removed(t->cfg.removed_ctx, by);
+}
+
 static void outbound_frame(struct conn *c, uint8_t kind, const uint8_t *pl,
                            uint32_t len)
 {
@@ -804,6 +974,8 @@ static void outbound_frame(struct conn *c, uint8_t kind, const uint8_t *pl,
                  " url=%s reason=\"%s\"",
                  p->id, p->urls[p->url_idx].raw, ack_reason(pl[0]));
             conn_close(c, ack_reason(pl[0]));
+            if (pl[0] == ACK_REMOVED)
+                report_removed(t, get64(pl + 8)); /* last: may close t */
             return;
         }
         p->state = PS_UP;
@@ -843,7 +1015,11 @@ static void on_frame(struct conn *c, uint8_t kind, uint8_t mtype, uint8_t flags,
     }
     if (!c->handshaken) {
         if (c->close_after_write)
-            return; /* refused: ignore what follows */
+            return; /* refused or answered: ignore what follows */
+        if (kind == FK_MEMBERS_REQ) {
+            inbound_members(c, pl, len);
+            return;
+        }
         if (kind != FK_HELLO) {
             corrupt(c, "expected a handshake");
             return;
@@ -1132,6 +1308,47 @@ static int parse_urls(const char *const *urls, size_t n, struct cn_url *out,
     return CN_OK;
 }
 
+/* Makes room for one more removed ID. CN_OK or CN_ENOMEM (nothing
+ * changes). At the cap there is always room: the oldest goes. */
+static int removed_reserve(struct server_peers *t)
+{
+    if (t->nremoved < t->removed_cap ||
+        t->removed_cap >= SERVER_PEERS_REMOVED_MAX)
+        return CN_OK;
+    size_t cap = t->removed_cap > 0 ? 2 * t->removed_cap : 8;
+    if (cap > SERVER_PEERS_REMOVED_MAX)
+        cap = SERVER_PEERS_REMOVED_MAX;
+    uint64_t *r = cn_realloc(t->removed, cap * sizeof(*r));
+    if (r == NULL)
+        return CN_ENOMEM;
+    t->removed = r;
+    t->removed_cap = cap;
+    return CN_OK;
+}
+
+/* Appends id (room reserved, not yet listed); a full list forgets its
+ * oldest. */
+static void removed_push(struct server_peers *t, uint64_t id)
+{
+    CN_ASSERT(removed_find(t, id) < 0 && t->removed_cap > 0);
+    if (t->nremoved == t->removed_cap) {
+        memmove(t->removed, t->removed + 1,
+                (t->nremoved - 1) * sizeof(t->removed[0]));
+        t->nremoved--;
+    }
+    t->removed[t->nremoved++] = id;
+}
+
+static void removed_clear(struct server_peers *t, uint64_t id)
+{
+    long i = removed_find(t, id);
+    if (i < 0)
+        return;
+    memmove(t->removed + i, t->removed + i + 1,
+            (t->nremoved - (size_t)i - 1) * sizeof(t->removed[0]));
+    t->nremoved--;
+}
+
 int server_peers_add(struct server_peers *t, uint64_t id,
                      const char *const *urls, size_t n)
 {
@@ -1154,6 +1371,7 @@ int server_peers_add(struct server_peers *t, uint64_t id,
     t->handles++;
     p->next = t->peers;
     t->peers = p;
+    removed_clear(t, id);
     peer_dial(p);
     return CN_OK;
 }
@@ -1187,13 +1405,30 @@ int server_peers_remove(struct server_peers *t, uint64_t id)
 {
     for (struct peer **pp = &t->peers; *pp != NULL; pp = &(*pp)->next) {
         if ((*pp)->id == id) {
+            if (removed_reserve(t) != CN_OK)
+                return CN_ENOMEM;
             struct peer *p = *pp;
             *pp = p->next;
             peer_destroy(p);
+            removed_push(t, id);
             return CN_OK;
         }
     }
     return CN_ENOTFOUND;
+}
+
+int server_peers_mark_removed(struct server_peers *t, uint64_t id)
+{
+    if (id == 0 || id == t->cfg.self_id)
+        return CN_EINVAL;
+    if (peer_find(t, id) != NULL)
+        return server_peers_remove(t, id);
+    if (removed_find(t, id) >= 0)
+        return CN_OK;
+    if (removed_reserve(t) != CN_OK)
+        return CN_ENOMEM;
+    removed_push(t, id);
+    return CN_OK;
 }
 
 int server_peers_send(struct server_peers *t, uint64_t to, uint8_t type,
@@ -1212,25 +1447,10 @@ int server_peers_send(struct server_peers *t, uint64_t to, uint8_t type,
         p->msgs_dropped++;
         return CN_EBUSY;
     }
-    uint32_t fmax = t->cfg.frame_bytes_max;
-    uint32_t nframes = len == 0 ? 1 : (uint32_t)((len + fmax - 1) / fmax);
-    struct pmsg *m = cn_malloc(sizeof(*m) + (size_t)nframes * HDR + len);
+    struct pmsg *m =
+        pmsg_new(FK_MSG, type, NULL, 0, bytes, len, t->cfg.frame_bytes_max);
     if (m == NULL)
         return CN_ENOMEM;
-    m->next = NULL;
-    m->len = len;
-    m->nframes = nframes;
-    m->type = type;
-    m->hdrs = (uint8_t *)(m + 1);
-    m->data = m->hdrs + (size_t)nframes * HDR;
-    if (len > 0)
-        memcpy(m->data, bytes, len);
-    for (uint32_t f = 0; f < nframes; f++) {
-        size_t off = (size_t)f * fmax;
-        size_t flen = len - off < fmax ? len - off : fmax;
-        frame_header(m->hdrs + (size_t)f * HDR, (uint32_t)flen, FK_MSG, type,
-                     f + 1 < nframes ? FF_MORE : 0, m->data + off);
-    }
     if (p->qtail != NULL)
         p->qtail->next = m;
     else
@@ -1298,4 +1518,267 @@ unsigned server_peers_port(const struct server_peers *t, int i)
     if (ss.ss_family == AF_INET6)
         return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
     return 0;
+}
+
+/* ---- the blocking member-list client ---- */
+
+static int64_t fetch_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for events on fd until deadline. 1: ready, 0: timed out, -1: poll
+ * failed (errno). */
+static int fetch_wait(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - fetch_now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd pf = {fd, events, 0};
+        int rc = poll(&pf, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+        if (rc > 0)
+            return 1;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+/* Connects to one address before deadline: CN_OK with *fd, CN_EIO or
+ * CN_ETIMEDOUT with why set. */
+static int fetch_connect_one(const struct addrinfo *ai, int64_t deadline,
+                             int *fd, char why[CN_ERRMSG_SIZE])
+{
+    int s = socket(ai->ai_family,
+                   ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0) {
+        snprintf(why, CN_ERRMSG_SIZE, "socket: %s", strerror(errno));
+        return CN_EIO;
+    }
+    int err = 0;
+    if (connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
+        err = errno;
+        if (err == EINPROGRESS) {
+            int w = fetch_wait(s, POLLOUT, deadline);
+            if (w == 0) {
+                close(s);
+                snprintf(why, CN_ERRMSG_SIZE, "connect: timed out");
+                return CN_ETIMEDOUT;
+            }
+            socklen_t len = sizeof(err);
+            if (w < 0)
+                err = errno;
+            else if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+                err = errno;
+        }
+    }
+    if (err != 0) {
+        close(s);
+        snprintf(why, CN_ERRMSG_SIZE, "connect: %s", strerror(err));
+        return CN_EIO;
+    }
+    *fd = s;
+    return CN_OK;
+}
+
+/* Resolves u and connects to its first address that answers. */
+static int fetch_connect(const struct cn_url *u, int64_t deadline, int *fd,
+                         char why[CN_ERRMSG_SIZE])
+{
+    char port[8];
+    snprintf(port, sizeof(port), "%u", (unsigned)u->port);
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    int g = getaddrinfo(u->host, port, &hints, &res);
+    if (g != 0) {
+        snprintf(why, CN_ERRMSG_SIZE, "resolve %s: %s", u->host,
+                 gai_strerror(g));
+        return CN_EIO;
+    }
+    int rc = CN_EIO;
+    snprintf(why, CN_ERRMSG_SIZE, "resolve %s: no address", u->host);
+    for (const struct addrinfo *a = res; a != NULL; a = a->ai_next) {
+        rc = fetch_connect_one(a, deadline, fd, why);
+        if (rc != CN_EIO)
+            break; /* connected, or no time left for the next address */
+    }
+    freeaddrinfo(res);
+    return rc;
+}
+
+/* A member-list answer being read: raw bytes, then reassembled frames. */
+struct mresp {
+    struct cn_buf in; /* received, not parsed from off */
+    size_t off;
+    struct cn_buf body; /* the answer: MRESP_HEAD_BYTES head, then the list */
+    int done;           /* the last frame arrived */
+};
+
+/* Takes every complete frame out of r->in into r->body. Returns CN_OK
+ * (r->done once the last frame is in), CN_ECORRUPT, CN_ETOOBIG or
+ * CN_ENOMEM, with why set. */
+static int mresp_parse(struct mresp *r, char why[CN_ERRMSG_SIZE])
+{
+    while (!r->done) {
+        size_t avail = r->in.len - r->off;
+        if (avail < HDR)
+            break;
+        const uint8_t *h = (const uint8_t *)r->in.data + r->off;
+        uint32_t len = get32(h);
+        if (len > FRAME_WIRE_MAX) {
+            snprintf(why, CN_ERRMSG_SIZE, "frame length over the limit");
+            return CN_ECORRUPT;
+        }
+        if (avail < HDR + (size_t)len)
+            break;
+        uint32_t crc = cn_crc32c(cn_crc32c(0, h, 8), h + HDR, len);
+        if (crc != get32(h + 8) || h[7] != 0) {
+            snprintf(why, CN_ERRMSG_SIZE, "frame checksum mismatch");
+            return CN_ECORRUPT;
+        }
+        if (h[4] != FK_MEMBERS_RESP || h[5] != 0) {
+            snprintf(why, CN_ERRMSG_SIZE,
+                     "unexpected frame kind %u in the answer", h[4]);
+            return CN_ECORRUPT;
+        }
+        if (r->body.len + len > MRESP_HEAD_BYTES + MEMBERS_BYTES_MAX) {
+            snprintf(why, CN_ERRMSG_SIZE, "member list over %u bytes",
+                     MEMBERS_BYTES_MAX);
+            return CN_ETOOBIG;
+        }
+        if (cn_buf_append(&r->body, h + HDR, len) != CN_OK) {
+            snprintf(why, CN_ERRMSG_SIZE, "out of memory");
+            return CN_ENOMEM;
+        }
+        r->off += HDR + (size_t)len;
+        r->done = !(h[6] & FF_MORE);
+    }
+    if (r->off == r->in.len) {
+        r->off = 0;
+        cn_buf_reset(&r->in);
+    }
+    return CN_OK;
+}
+
+/* The outcome of a whole answer; on CN_OK appends the list to out. */
+static int mresp_result(const struct mresp *r, struct cn_buf *out,
+                        char why[CN_ERRMSG_SIZE])
+{
+    const uint8_t *b = (const uint8_t *)r->body.data;
+    if (r->body.len < MRESP_HEAD_BYTES) {
+        snprintf(why, CN_ERRMSG_SIZE, "answer shorter than its head");
+        return CN_ECORRUPT;
+    }
+    uint64_t by = get64(b + 8);
+    switch (b[0]) {
+    case MEMBERS_OK:
+        if (cn_buf_append(out, b + MRESP_HEAD_BYTES,
+                          r->body.len - MRESP_HEAD_BYTES) != CN_OK) {
+            snprintf(why, CN_ERRMSG_SIZE, "out of memory");
+            return CN_ENOMEM;
+        }
+        return CN_OK;
+    case MEMBERS_NONE:
+        snprintf(why, CN_ERRMSG_SIZE,
+                 "member %" PRIx64 " does not serve the member list", by);
+        return CN_ENOTFOUND;
+    case MEMBERS_VERSION:
+        snprintf(why, CN_ERRMSG_SIZE,
+                 "member %" PRIx64 " speaks peer protocol version %u, not %u",
+                 by, b[1], SERVER_PEER_PROTO_VERSION);
+        return CN_EVERSION;
+    case MEMBERS_UNAVAILABLE:
+        snprintf(why, CN_ERRMSG_SIZE,
+                 "member %" PRIx64 " cannot give the member list now", by);
+        return CN_EAGAIN;
+    default:
+        snprintf(why, CN_ERRMSG_SIZE, "unknown answer status %u", b[0]);
+        return CN_ECORRUPT;
+    }
+}
+
+/* Sends the request on fd and reads the whole answer into r. */
+static int fetch_exchange(int fd, int64_t deadline, struct mresp *r,
+                          char why[CN_ERRMSG_SIZE])
+{
+    uint8_t req[HDR + MREQ_BYTES] = {0};
+    put32(req + HDR, HELLO_MAGIC);
+    req[HDR + 4] = SERVER_PEER_PROTO_VERSION & 0xff;
+    req[HDR + 5] = SERVER_PEER_PROTO_VERSION >> 8;
+    frame_header(req, MREQ_BYTES, FK_MEMBERS_REQ, 0, 0, req + HDR);
+    /* 20 bytes on a fresh connection: they fit the socket buffer */
+    if (send(fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req)) {
+        snprintf(why, CN_ERRMSG_SIZE, "send: %s", strerror(errno));
+        return CN_EIO;
+    }
+    char buf[16384];
+    while (!r->done) {
+        int w = fetch_wait(fd, POLLIN, deadline);
+        if (w == 0) {
+            snprintf(why, CN_ERRMSG_SIZE, "no whole answer in time");
+            return CN_ETIMEDOUT;
+        }
+        ssize_t n = w < 0 ? -1 : recv(fd, buf, sizeof(buf), 0);
+        if (n == 0) {
+            snprintf(why, CN_ERRMSG_SIZE, "%s",
+                     r->body.len == 0 && r->in.len == 0
+                         ? "closed without an answer (an older member, or "
+                           "not a cairn peer port?)"
+                         : "closed in the middle of the answer");
+            return CN_EIO;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                continue;
+            snprintf(why, CN_ERRMSG_SIZE, "receive: %s", strerror(errno));
+            return CN_EIO;
+        }
+        if (cn_buf_append(&r->in, buf, (size_t)n) != CN_OK) {
+            snprintf(why, CN_ERRMSG_SIZE, "out of memory");
+            return CN_ENOMEM;
+        }
+        int rc = mresp_parse(r, why);
+        if (rc != CN_OK)
+            return rc;
+    }
+    return CN_OK;
+}
+
+int server_peers_fetch_members(const char *peer_url, unsigned timeout_ms,
+                               struct cn_buf *out, char errmsg[CN_ERRMSG_SIZE])
+{
+    struct cn_url u;
+    char why[CN_ERRMSG_SIZE];
+    if (config_url_parse(peer_url, &u, why) != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "member list: %.200s", why);
+        return CN_EINVAL;
+    }
+    if (strcmp(u.scheme, "http") != 0) {
+        snprintf(errmsg, CN_ERRMSG_SIZE,
+                 "member list from %.180s: TLS peer URLs are not supported yet",
+                 u.raw);
+        return CN_EINVAL;
+    }
+    int64_t deadline = fetch_now_ms() + (int64_t)timeout_ms;
+    struct mresp r;
+    memset(&r, 0, sizeof(r));
+    int fd = -1;
+    int rc = fetch_connect(&u, deadline, &fd, why);
+    if (rc == CN_OK) {
+        rc = fetch_exchange(fd, deadline, &r, why);
+        close(fd);
+    }
+    if (rc == CN_OK)
+        rc = mresp_result(&r, out, why);
+    cn_buf_close(&r.in);
+    cn_buf_close(&r.body);
+    if (rc != CN_OK)
+        snprintf(errmsg, CN_ERRMSG_SIZE, "member list from %.100s: %.130s",
+                 u.raw, why);
+    return rc;
 }

@@ -15,6 +15,7 @@
  *   CONNECTING --on_connect--> HANDSHAKE (our HELLO sent)
  *   HANDSHAKE --on_frame(ACK ok)--> UP (queued messages flow, pings start)
  *   any --conn_fail / ACK refused / timeout--> BACKOFF
+ *     (ACK_REMOVED, the first time: cfg.removed(ctx, by) is called once)
  *   BACKOFF --on_peer_timer--> RESOLVING (next URL)
  *   any --server_peers_remove / close--> gone
  *
@@ -25,6 +26,13 @@
  * and is delivered whole or not at all; every frame's CRC-32C is checked
  * before its payload is used; nothing is delivered from a connection
  * before its handshake was accepted.
+ *
+ * Two more uses of the listener, one request per connection: a member
+ * that is joining a running cluster asks any member for the member list
+ * (server_peers_fetch_members(), a blocking client used before the loop
+ * runs; the acceptor answers with what cfg.members produced and closes);
+ * and a member that was removed from the cluster is told so when it dials
+ * (status "removed" instead of "unknown sender"), so it can stop.
  */
 #ifndef CN_SERVER_PEER_H
 #define CN_SERVER_PEER_H
@@ -47,6 +55,18 @@ struct server_peers; /* opaque: the transport */
 typedef void server_peer_recv_fn(void *ctx, uint64_t from, uint8_t type,
                                  const void *bytes, size_t len);
 typedef void server_peer_closed_fn(void *arg);
+/* Produces the member list for a joining member: appends opaque bytes
+ * (what the driver's decoder reads back; the transport does not look at
+ * them) to out (borrowed, empty on entry). Returns CN_OK, or an error
+ * code: the asker is then told "unavailable" (whatever was appended is
+ * dropped). Runs on the loop; must not call server_peers_* functions. */
+typedef int server_peer_members_fn(void *ctx, struct cn_buf *out);
+/* A member we dialed (by_member) answered that this member has been
+ * removed from the cluster. Called at most once per transport; the
+ * callback may call any server_peers_* function, including
+ * server_peers_close(). The links keep retrying (and keep being
+ * refused) until the transport is closed. */
+typedef void server_peer_removed_fn(void *ctx, uint64_t by_member);
 
 struct server_peers_config {
     uint64_t self_id;                      /* our member ID (non-zero) */
@@ -56,6 +76,11 @@ struct server_peers_config {
     struct cn_logger logger;               /* copied */
     server_peer_recv_fn *recv;             /* required */
     void *recv_ctx;                        /* borrowed; for recv */
+    server_peer_members_fn *members;       /* optional (NULL: askers get
+                                            * CN_ENOTFOUND) */
+    void *members_ctx;                     /* borrowed; for members */
+    server_peer_removed_fn *removed;       /* optional */
+    void *removed_ctx;                     /* borrowed; for removed */
     uint64_t seed;                         /* back-off jitter PRNG */
     /* Tuning; 0 picks the default in brackets. */
     uint32_t queue_msgs_max;       /* per peer (4096) */
@@ -88,8 +113,9 @@ void server_peers_close(struct server_peers *p, server_peer_closed_fn *cb,
 
 /* Starts talking to member id at its peer URLs urls[0..n) (borrowed;
  * "http://host:port", n >= 1; tried in turn). Also the list of members
- * whose inbound connections are accepted. Returns CN_OK, CN_EEXIST,
- * CN_EINVAL (bad URL, id 0 or self) or CN_ENOMEM. */
+ * whose inbound connections are accepted (a removed mark on id is
+ * cleared). Returns CN_OK, CN_EEXIST, CN_EINVAL (bad URL, id 0 or self)
+ * or CN_ENOMEM. */
 int server_peers_add(struct server_peers *p, uint64_t id,
                      const char *const *urls, size_t n);
 /* Replaces id's URLs; the outbound link reconnects to the new ones.
@@ -97,8 +123,22 @@ int server_peers_add(struct server_peers *p, uint64_t id,
 int server_peers_update(struct server_peers *p, uint64_t id,
                         const char *const *urls, size_t n);
 /* Forgets id: closes its links (both directions), drops its queue, and
- * refuses its connections from now on. CN_OK or CN_ENOTFOUND. */
+ * refuses its connections from now on, telling it that it was removed
+ * (see server_peers_mark_removed). Returns CN_OK, CN_ENOTFOUND (not a
+ * peer; nothing changes: use server_peers_mark_removed for such an id) or
+ * CN_ENOMEM (nothing changes). */
 int server_peers_remove(struct server_peers *p, uint64_t id);
+/* Records that member id was removed from the cluster (a restarted member
+ * passes its persisted list of removed IDs before its loop runs): its
+ * handshakes are refused with status "removed", and its dialer's
+ * cfg.removed fires. If id is a current peer it is removed as by
+ * server_peers_remove. Idempotent. server_peers_add(id) clears the mark.
+ * At most SERVER_PEERS_REMOVED_MAX IDs are kept; beyond that the oldest
+ * mark is forgotten (that ID is then refused as an unknown member).
+ * Returns CN_OK, CN_EINVAL (id 0 or self) or CN_ENOMEM (nothing
+ * changes). */
+int server_peers_mark_removed(struct server_peers *p, uint64_t id);
+#define SERVER_PEERS_REMOVED_MAX 4096
 
 /* Queues len bytes (copied) of message type for member to; they leave in
  * the next flush (same loop iteration or the next). Returns CN_OK,
@@ -139,14 +179,38 @@ int server_peers_stats(const struct server_peers *p, uint64_t id,
 /* Connections refused at our end (wrong cluster, unknown member...) and
  * corrupt frames seen, for tests and metrics. */
 struct server_peers_counters {
-    uint64_t accepted; /* inbound TCP connections */
-    uint64_t refused;  /* inbound handshakes refused */
-    uint64_t corrupt;  /* connections closed on a bad frame */
-    uint64_t oversize; /* messages over the size limit */
+    uint64_t accepted;       /* inbound TCP connections */
+    uint64_t refused;        /* inbound handshakes refused */
+    uint64_t corrupt;        /* connections closed on a bad frame */
+    uint64_t oversize;       /* messages over the size limit */
+    uint64_t members_served; /* member-list requests answered with a list */
 };
 void server_peers_counters(const struct server_peers *p,
                            struct server_peers_counters *out);
 /* The port listener i is bound to (after port 0), or 0. */
 unsigned server_peers_port(const struct server_peers *p, int i);
+
+/* Asks the member at peer_url ("http://host:port", one of the peer URLs a
+ * member joining with --initial-cluster-state existing was given) for the
+ * member list: what its cfg.members callback produced. Blocking (POSIX
+ * sockets and poll; no loop needed): call it before the server's loop
+ * runs. timeout_ms bounds connect, request and answer together (name
+ * resolution with getaddrinfo is not bounded by it). On success appends
+ * the bytes to out (borrowed, initialised by the caller); on failure out is
+ * unchanged and errmsg says what happened. Returns:
+ *   CN_OK
+ *   CN_EINVAL     peer_url is not an http URL
+ *   CN_EIO        cannot resolve or connect (refused, unreachable), or the
+ *                 connection broke or was closed before a whole answer
+ *                 (e.g. a member too old to know the request)
+ *   CN_ETIMEDOUT  no whole answer within timeout_ms
+ *   CN_ECORRUPT   a bad frame (checksum, kind, layout)
+ *   CN_ETOOBIG    the list is over CN_RAFT_MSG_BYTES_MAX
+ *   CN_ENOTFOUND  the member has no members callback
+ *   CN_EVERSION   the member does not speak our protocol version
+ *   CN_EAGAIN     the member's callback failed (try another member)
+ *   CN_ENOMEM */
+int server_peers_fetch_members(const char *peer_url, unsigned timeout_ms,
+                               struct cn_buf *out, char errmsg[CN_ERRMSG_SIZE]);
 
 #endif
