@@ -63,6 +63,7 @@
 #define FRAME_WIRE_MAX (16u * 1024 * 1024)
 #define READ_BUF_BYTES (64u * 1024)
 #define SWEEP_MS 1000u
+_Static_assert(CN_CONFIG_URLS_MAX <= 32, "accept_stalled is a 32-bit mask");
 
 enum frame_kind {
     FK_HELLO = 1,
@@ -196,7 +197,9 @@ struct server_peers {
     struct cn_prng prng;
     uv_tcp_t listeners[CN_CONFIG_URLS_MAX];
     int nlisteners;
-    uv_idle_t idle; /* flushes queues on the next loop iteration */
+    uint32_t accept_stalled; /* bit i: listener i has a connection waiting
+                              * for memory to accept it */
+    uv_idle_t idle;          /* flushes queues on the next loop iteration */
     int idle_on;
     uv_timer_t sweep; /* inbound handshake timeouts */
     struct peer *peers;
@@ -1104,8 +1107,13 @@ static void on_connection(uv_stream_t *ls, int status)
     if (status != 0 || t->closing)
         return;
     struct conn *c = conn_new(t, 0);
-    if (c == NULL)
+    if (c == NULL) {
+        /* libuv stops listening until the pending connection is taken
+         * with uv_accept: retry from the sweep timer. */
+        t->accept_stalled |= 1u << ((uv_tcp_t *)ls - t->listeners);
+        PLOG(t, CN_LOG_WARN, "cannot accept a peer connection: out of memory");
         return;
+    }
     if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c, "accept failed");
         return;
@@ -1118,6 +1126,12 @@ static void on_connection(uv_stream_t *ls, int status)
 static void on_sweep(uv_timer_t *h)
 {
     struct server_peers *t = h->data;
+    for (int i = 0; i < t->nlisteners; i++) {
+        if (t->accept_stalled & 1u << i) {
+            t->accept_stalled &= ~(1u << i);
+            on_connection((uv_stream_t *)&t->listeners[i], 0);
+        }
+    }
     uint64_t now = uv_now(t->loop);
     struct conn *c = t->conns;
     while (c != NULL) {
@@ -1689,8 +1703,9 @@ static int mresp_result(const struct mresp *r, struct cn_buf *out,
         return CN_ENOTFOUND;
     case MEMBERS_VERSION:
         snprintf(why, CN_ERRMSG_SIZE,
-                 "member %" PRIx64 " speaks peer protocol version %u, not %u",
-                 by, b[1], SERVER_PEER_PROTO_VERSION);
+                 "member %" PRIx64 " does not speak peer protocol version %u "
+                 "(it speaks %u)",
+                 by, SERVER_PEER_PROTO_VERSION, b[1]);
         return CN_EVERSION;
     case MEMBERS_UNAVAILABLE:
         snprintf(why, CN_ERRMSG_SIZE,
