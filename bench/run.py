@@ -3,6 +3,9 @@
 
     run.py smoke   [--build DIR] [--server cairn|etcd]
     run.py compare [--build DIR] [--quick] [--systems cairn,etcd] [--nodes N]
+    run.py cluster [--build DIR] [--quick] [--systems cairn,etcd] [--nodes 3]
+                   [--endpoints both|all|leader] [--failover-trials N]
+                   [--heartbeat-interval MS] [--election-timeout MS]
 
 smoke: starts one server on free ports with a fresh data dir, runs
 cairn-bench (mixed, 4 connections, ~2 s; then a 1 s watch with 4 watchers)
@@ -16,11 +19,27 @@ machine hits both; then resident memory per key and restart time after
 kill -9. Writes bench/results/<date>.txt and ends with one line per figure:
 `ratio <figure> <a/b>`.
 
+cluster: each system as a 3-member cluster on 127.0.0.1 (fresh data dirs,
+free ports, the same --heartbeat-interval and --election-timeout for both).
+A system whose members do not form one cluster (each lists the same
+members, one leader agreed on, a write read back by quorum reads on the
+others) gets one "<system> cluster did not form: <why>" line and n/a
+figures; the other is still measured. Then PUT and quorum GET at 64 and
+256 connections, spread over all members (_all, as etcd's benchmark with
+--endpoints of every member) and to the leader only (_leader); then leader
+failover: under a steady open-loop write load, kill -9 of the leader, and
+the time until the first write sent after the kill to a surviving member is
+acknowledged (a fresh probe PUT every 5 ms), then every acknowledged probe
+write is read back; the killed member is restarted on its data dir before
+the next trial. Writes bench/results/<date>-cluster.txt, same ratio lines
+with an n3_ prefix.
+
 Only processes this script starts are stopped, by pid. Data dirs live in
 bench/results/tmp/ (same disk as the repository) and are removed at the end.
 """
 
 import argparse
+import asyncio
 import datetime
 import http.client
 import json
@@ -47,10 +66,19 @@ def log(msg):
     print(msg, flush=True)
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port that was free just now and not handed out before in this run
+    (members of a cluster need distinct ports)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def http_get(port, path, timeout=1.0):
@@ -69,8 +97,9 @@ def http_get(port, path, timeout=1.0):
 class Member:
     """One server process (cairn or etcd) with its own ports and data dir."""
 
-    def __init__(self, kind, binary, workdir, name, cluster=None):
+    def __init__(self, kind, binary, workdir, name, cluster=None, extra=()):
         self.kind, self.binary, self.name = kind, binary, name
+        self.extra = list(extra)  # more flags, e.g. --election-timeout
         self.data_dir = os.path.join(workdir, name + ".data")
         self.log_path = os.path.join(workdir, name + ".log")
         self.client_port = free_port()
@@ -96,7 +125,7 @@ class Member:
                 "--initial-advertise-peer-urls", self.peer_url,
                 "--initial-cluster", cluster,
                 "--initial-cluster-state", "new",
-                "--enable-v2"]
+                "--enable-v2"] + self.extra
 
     def start(self):
         """Starts the process; returns the time.monotonic() of the exec."""
@@ -148,10 +177,11 @@ class Member:
 class System:
     """A server under test: a label, a binary and N members."""
 
-    def __init__(self, label, kind, binary, workdir, nodes=1):
+    def __init__(self, label, kind, binary, workdir, nodes=1, extra=()):
         self.label, self.kind, self.binary = label, kind, binary
         self.workdir = os.path.join(workdir, label.replace("#", "-"))
         self.nodes = nodes
+        self.extra = list(extra)
         self.members = []
 
     def start(self):
@@ -159,8 +189,8 @@ class System:
             shutil.rmtree(self.workdir)
         os.makedirs(self.workdir)
         names = ["%s%d" % (self.kind, i + 1) for i in range(self.nodes)]
-        self.members = [Member(self.kind, self.binary, self.workdir, n)
-                        for n in names]
+        self.members = [Member(self.kind, self.binary, self.workdir, n,
+                               extra=self.extra) for n in names]
         if self.nodes > 1:
             cluster = ",".join("%s=%s" % (m.name, m.peer_url)
                                for m in self.members)
@@ -200,6 +230,27 @@ class Bench:
             raise RuntimeError("cairn-bench %s: no output (%s)" % (
                 workload, p.stderr.decode().strip()))
         return json.loads(out.splitlines()[-1])
+
+    def start(self, workload, endpoints, *args):
+        """Runs cairn-bench in the background; finish() collects it."""
+        argv = [self.exe, workload, "--endpoints", endpoints, "--json"]
+        argv += [str(a) for a in args]
+        return subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+
+    def finish(self, p, timeout=120):
+        """The report of a start()ed run, or None if it gave none."""
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()  # our own child
+            p.communicate()
+            return None
+        lines = out.decode().strip().splitlines()
+        try:
+            return json.loads(lines[-1]) if lines else None
+        except ValueError:
+            return None
 
 
 def cpu_model():
@@ -284,9 +335,12 @@ class Report:
 
     def table(self, title, names):
         a, b = self.labels
+        w = max([24] + [len(n + " " + u) for n, u, _, _ in self.figures
+                        if n in names])
         self.out("")
         self.out(title)
-        self.out("%-24s %12s %12s %10s" % ("figure", a, b, "%s/%s" % (a, b)))
+        self.out("%-*s %12s %12s %10s" % (w, "figure", a, b,
+                                          "%s/%s" % (a, b)))
         for name, unit, values, better in self.figures:
             if name not in names:
                 continue
@@ -294,8 +348,8 @@ class Report:
             ratio = "n/a"
             if va is not None and vb:
                 ratio = "%.2f" % (va / vb)
-            self.out("%-24s %12s %12s %10s" % (
-                name + " " + unit, fmt(va), fmt(vb), ratio))
+            self.out("%-*s %12s %12s %10s" % (
+                w, name + " " + unit, fmt(va), fmt(vb), ratio))
 
     def ratios(self):
         a, b = self.labels
@@ -363,7 +417,15 @@ def workload_args(workload, conns, dur):
     return args
 
 
-def matrix(bench, systems, rep, quick, workloads, conns_list):
+def all_members(s):
+    return s.endpoints
+
+
+def matrix(bench, systems, rep, quick, workloads, conns_list,
+           targets=(("", all_members),), prefix=""):
+    """Every workload at every connection count on every system, A B A B.
+    targets: (name suffix, system -> endpoints) pairs, e.g. all members or
+    the leader only; prefix starts every figure name (n3_ for clusters)."""
     dur = 1 if quick else 3
     rounds = 1 if quick else 2
     for s in systems:
@@ -373,58 +435,60 @@ def matrix(bench, systems, rep, quick, workloads, conns_list):
             rep.out("warning: preload on %s had errors %s" % (
                 s.label, json.dumps(r["errors"])))
     names = []
-    for workload in workloads:
-        for conns in conns_list:
-            got = {s.label: [] for s in systems}
-            for rnd in range(rounds):  # A B A B: drift hits both
-                for s in systems:
-                    c0 = sum(m.cpu_s() for m in s.members)
-                    r = bench.run(workload, s.endpoints,
-                                  *workload_args(workload, conns, dur))
-                    c1 = sum(m.cpu_s() for m in s.members)
-                    r["server_cpu_us"] = (c1 - c0) * 1e6 / max(1, r["completed"])
-                    got[s.label].append(r)
-            base = "%s_c%d" % (workload, conns)
-            line = []
+    for workload, conns, (suffix, endpoints_of) in [
+            (w, c, t) for w in workloads for c in conns_list
+            for t in targets]:
+        got = {s.label: [] for s in systems}
+        for rnd in range(rounds):  # A B A B: drift hits both
             for s in systems:
-                rs = got[s.label]
-                errs = sum(x["errors"]["total"] for x in rs)
-                if workload == "watch":  # events that never arrived
-                    errs += sum(x["watch"]["events_expected"] - x["completed"]
-                                for x in rs)
-                line.append("%s %.0f/s p99 %.0f us cpu %.0f us/req%s" % (
-                    s.label, mean(x["rps"] for x in rs),
-                    mean(x["latency_us"]["p99"] for x in rs),
-                    mean(x["server_cpu_us"] for x in rs),
-                    " ERRORS %d" % errs if errs else ""))
-            rep.out("  %-10s %s" % (base, "  |  ".join(line)))
-            rps_unit = "ev/s" if workload == "watch" else "req/s"
-            rep.figure(base + "_rps", rps_unit,
-                       {s.label: mean(x["rps"] for x in got[s.label])
-                        for s in systems}, "high")
+                endpoints = endpoints_of(s)
+                c0 = sum(m.cpu_s() for m in s.members)
+                r = bench.run(workload, endpoints,
+                              *workload_args(workload, conns, dur))
+                c1 = sum(m.cpu_s() for m in s.members)
+                r["server_cpu_us"] = (c1 - c0) * 1e6 / max(1, r["completed"])
+                got[s.label].append(r)
+        base = "%s%s_c%d%s" % (prefix, workload, conns, suffix)
+        line = []
+        for s in systems:
+            rs = got[s.label]
+            errs = sum(x["errors"]["total"] for x in rs)
+            if workload == "watch":  # events that never arrived
+                errs += sum(x["watch"]["events_expected"] - x["completed"]
+                            for x in rs)
+            line.append("%s %.0f/s p99 %.0f us cpu %.0f us/req%s" % (
+                s.label, mean(x["rps"] for x in rs),
+                mean(x["latency_us"]["p99"] for x in rs),
+                mean(x["server_cpu_us"] for x in rs),
+                " ERRORS %d" % errs if errs else ""))
+        rep.out("  %-10s %s" % (base, "  |  ".join(line)))
+        rps_unit = "ev/s" if workload == "watch" else "req/s"
+        rep.figure(base + "_rps", rps_unit,
+                   {s.label: mean(x["rps"] for x in got[s.label])
+                    for s in systems}, "high")
+        for p in ("p50", "p99"):
+            rep.figure("%s_%s" % (base, p), "us",
+                       {s.label: mean(x["latency_us"][p]
+                                      for x in got[s.label])
+                        for s in systems}, "low")
+        rep.figure(base + "_cpu", "us/req",
+                   {s.label: mean(x["server_cpu_us"] for x in got[s.label])
+                    for s in systems}, "low")
+        names += [base + "_rps", base + "_p50", base + "_p99",
+                  base + "_cpu"]
+        if workload == "watch":  # PUT send -> event: commit + fan-out
             for p in ("p50", "p99"):
-                rep.figure("%s_%s" % (base, p), "us",
-                           {s.label: mean(x["latency_us"][p]
+                rep.figure("%s_e2e_%s" % (base, p), "us",
+                           {s.label: mean(x["watch"]["put_to_event_us"][p]
                                           for x in got[s.label])
                             for s in systems}, "low")
-            rep.figure(base + "_cpu", "us/req",
-                       {s.label: mean(x["server_cpu_us"] for x in got[s.label])
-                        for s in systems}, "low")
-            names += [base + "_rps", base + "_p50", base + "_p99",
-                      base + "_cpu"]
-            if workload == "watch":  # PUT send -> event: commit + fan-out
-                for p in ("p50", "p99"):
-                    rep.figure("%s_e2e_%s" % (base, p), "us",
-                               {s.label: mean(x["watch"]["put_to_event_us"][p]
-                                              for x in got[s.label])
-                                for s in systems}, "low")
-                    names.append("%s_e2e_%s" % (base, p))
-            if workload == "txn":
-                rep.figure(base + "_okps", "cas/s",
-                           {s.label: mean(x["txn"]["cas_ok_per_s"]
-                                          for x in got[s.label])
-                            for s in systems}, "high")
-                names.append(base + "_okps")
+                names.append("%s_e2e_%s" % (base, p))
+        if workload == "txn":
+            rep.figure(base + "_okps", "cas/s",
+                       {s.label: mean(x["txn"]["cas_ok_per_s"]
+                                      for x in got[s.label])
+                        for s in systems}, "high")
+            names.append(base + "_okps")
     return names
 
 
@@ -581,8 +645,8 @@ def cmd_compare(args):
         if args.nodes > 1:
             rep.out("%d-node mode requested" % args.nodes)
         else:
-            rep.out("3-node mode: skipped: cairn has no clustering yet; "
-                    "rerun with --nodes 3 once it has")
+            rep.out("3-node mode: run.py cluster (make bench-cluster; "
+                    "make bench runs it after this)")
         systems = [System(l, k, b, workdir, args.nodes) for l, k, b in spec]
         try:
             for s in systems:
@@ -614,6 +678,336 @@ def cmd_compare(args):
     return rc
 
 
+# ---- cluster: the 3-node mode ---------------------------------------------
+
+CLUSTER_WORKLOADS = ["put", "qget"]
+CLUSTER_CONNS = [64, 256]
+PROBE_INTERVAL_S = 0.005  # failover: a new probe write every 5 ms
+
+
+class NotFormed(Exception):
+    """The members of a system did not form one cluster."""
+
+
+def http_req(port, method, path, body=None, timeout=2.0):
+    """(status, JSON value or raw bytes), or (None, error text)."""
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        headers = {}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        c.request(method, path, body=body, headers=headers)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+    except (OSError, http.client.HTTPException) as e:
+        return None, str(e)
+    try:
+        return r.status, json.loads(data.decode())
+    except ValueError:
+        return r.status, data
+
+
+def live(s):
+    return [m for m in s.members if m.proc is not None and
+            m.proc.poll() is None]
+
+
+def cluster_state(s):
+    """(leader Member or None, why not one cluster or None) from what the
+    live members say: each lists the same s.nodes members, and all name
+    the same leader, which says it leads."""
+    why, lists, leaders, ids = [], set(), set(), {}
+    for m in live(s):
+        st, ms = http_req(m.client_port, "GET", "/v2/members")
+        if st != 200 or not isinstance(ms, dict):
+            why.append("%s: GET /v2/members -> %s" % (m.name, st))
+            continue
+        listed = tuple(sorted(x.get("id", "") for x in ms.get("members", [])))
+        if len(listed) != s.nodes:
+            why.append("%s lists %d member(s), not %d" % (
+                m.name, len(listed), s.nodes))
+        lists.add(listed)
+        st, me = http_req(m.client_port, "GET", "/v2/stats/self")
+        if st != 200 or not isinstance(me, dict):
+            why.append("%s: GET /v2/stats/self -> %s" % (m.name, st))
+            continue
+        ids[me.get("id")] = m
+        leaders.add((me.get("leaderInfo") or {}).get("leader"))
+    if len(lists) > 1:
+        why.append("members list different member sets")
+    leader = None
+    if len(leaders) == 1:
+        leader = ids.get(next(iter(leaders)))
+    if leader is None:
+        why.append("no single leader agreed on (%d named)" % len(leaders))
+    return leader, ("; ".join(why) if why else None)
+
+
+def wait_cluster(s, timeout):
+    """Until cluster_state says one cluster; its leader, or NotFormed."""
+    end = time.monotonic() + timeout
+    while True:
+        for m in s.members:
+            if m.proc is not None and m.proc.poll() is not None:
+                raise NotFormed("%s exited with %s; log %s" % (
+                    m.name, m.proc.returncode, m.log_path))
+        leader, why = cluster_state(s)
+        if why is None:
+            return leader
+        if time.monotonic() > end:
+            raise NotFormed(why)
+        time.sleep(0.1)
+
+
+def check_formed(s, timeout):
+    """One cluster (wait_cluster), and a write on the first member is seen
+    by a quorum read on every other: replication, not N lone members."""
+    leader = wait_cluster(s, timeout)
+    key = "/v2/keys/bench/formed"
+    val = "v%d" % time.monotonic_ns()
+    st, _ = http_req(s.members[0].client_port, "PUT", key, "value=" + val,
+                     timeout=5)
+    if st not in (200, 201):
+        raise NotFormed("a write on %s answered %s" % (s.members[0].name, st))
+    for m in s.members[1:]:
+        st, b = http_req(m.client_port, "GET", key + "?quorum=true",
+                         timeout=5)
+        got = b.get("node", {}).get("value") if isinstance(b, dict) else b
+        if st != 200 or got != val:
+            raise NotFormed("a write on %s is not read back on %s (%s %r)"
+                            % (s.members[0].name, m.name, st, got))
+    return leader
+
+
+def leader_endpoint(s):
+    leader = wait_cluster(s, 10.0)
+    return leader.url
+
+
+async def put_once(port, path, body, timeout):
+    """Status of one PUT on a fresh connection, or None."""
+    writer = None
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection("127.0.0.1", port), timeout)
+        writer.write((
+            "PUT %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            "Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (
+                path, port, len(body), body)).encode())
+        line = await asyncio.wait_for(reader.readline(), timeout)
+        parts = line.split()
+        return int(parts[1]) if len(parts) >= 2 else None
+    except (OSError, asyncio.TimeoutError, ValueError):
+        return None
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+async def probe_failover(targets, kill, pre_s, give_up_s):
+    """Starts a PUT every PROBE_INTERVAL_S, each on a fresh connection, to
+    the members in targets in turn; after pre_s calls kill() (which
+    returns the kill's monotonic time) and goes on until a PUT sent after
+    the kill is acknowledged, or give_up_s after the kill. Returns
+    (t_kill, acked [(key, member, t_send, t_ack)], sent before the kill)."""
+    acked, tasks = [], set()
+    t0, t_kill, seq, sent_before = time.monotonic(), None, 0, 0
+
+    async def attempt(n, m):
+        key = "/v2/keys/bench/failover/p%07d" % n
+        t_send = time.monotonic()
+        st = await put_once(m.client_port, key, "value=%d" % n, give_up_s)
+        if st in (200, 201):
+            acked.append((key, m, t_send, time.monotonic()))
+
+    while True:
+        now = time.monotonic()
+        if t_kill is None and now - t0 >= pre_s:
+            sent_before = seq
+            t_kill = kill()
+        if t_kill is not None:
+            if any(a[2] >= t_kill for a in acked) or \
+                    now - t_kill > give_up_s:
+                break
+        if len(tasks) < 2000:
+            task = asyncio.ensure_future(attempt(seq,
+                                                 targets[seq % len(targets)]))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            seq += 1
+        await asyncio.sleep(PROBE_INTERVAL_S)
+    await asyncio.sleep(0.05)  # answers already on their way
+    for task in list(tasks):
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return t_kill, acked, sent_before
+
+
+def failover_trial(bench, s, rep, election_ms):
+    """kill -9 of the leader under a steady write load (cairn-bench put,
+    open loop, over all members); returns the ms from the kill to the first
+    acknowledged write sent after it to a surviving member (None: none in
+    time), and the probe writes acknowledged but then missing."""
+    leader = wait_cluster(s, 10.0)
+    survivors = [m for m in s.members if m is not leader]
+    pre_s = 1.0
+    give_up_s = max(10.0, 20 * election_ms / 1000.0)
+    load = bench.start("put", s.endpoints, "--conns", 16, "--rate", 300,
+                       "--duration", pre_s + 4 * election_ms / 1000.0 + 1,
+                       "--timeout", 2, "--key-space", 1000,
+                       "--prefix", "/bench/fo")
+
+    def kill():
+        t = time.monotonic()
+        os.kill(leader.proc.pid, signal.SIGKILL)  # our own child
+        return t
+
+    try:
+        t_kill, acked, _ = asyncio.run(
+            probe_failover(survivors, kill, pre_s, give_up_s))
+    finally:
+        leader.proc.wait()
+        r = bench.finish(load)
+    after = sorted((a for a in acked if a[2] >= t_kill), key=lambda a: a[3])
+    ms = (after[0][3] - t_kill) * 1000.0 if after else None
+    lost = 0
+    for key, _, _, _ in acked:
+        st, _ = http_req(survivors[0].client_port, "GET",
+                         key + "?quorum=true", timeout=10)
+        if st != 200:
+            lost += 1
+    new_leader, _ = cluster_state(s)
+    rep.out("  failover %s: killed leader %s; %s; new leader %s; probe "
+            "writes acknowledged %d, missing after: %d; load %s" % (
+                s.label, leader.name,
+                "first write acknowledged by %s after %.0f ms" % (
+                    after[0][1].name, ms) if after else
+                "NO write acknowledged within %.0f s" % give_up_s,
+                new_leader.name if new_leader else "?", len(acked), lost,
+                "%d ok, %d errors" % (r["ok"], r["errors"]["total"])
+                if r else "no report"))
+    # the killed member comes back with its data dir and rejoins
+    leader.start()
+    leader.wait_ready()
+    wait_cluster(s, 30.0)
+    return ms, lost
+
+
+def failover_matrix(bench, systems, rep, trials, election_ms, prefix):
+    got = {s.label: [] for s in systems}
+    lost = {s.label: 0 for s in systems}
+    for _ in range(trials):  # A B A B
+        for s in systems:
+            ms, n = failover_trial(bench, s, rep, election_ms)
+            got[s.label].append(ms)
+            lost[s.label] += n
+
+    def agg(f):
+        return {label: (f(v) if v and None not in v else None)
+                for label, v in got.items()}
+    names = [prefix + "failover_ms", prefix + "failover_max_ms",
+             prefix + "failover_lost_writes"]
+    rep.figure(names[0], "ms", agg(mean), "low")
+    rep.figure(names[1], "ms", agg(max), "low")
+    rep.figure(names[2], "writes", lost, "low")
+    return names
+
+
+def cmd_cluster(args):
+    bench = Bench(args.build)
+    kinds = args.systems.split(",")
+    if len(kinds) != 2:
+        raise SystemExit("--systems takes two names, e.g. cairn,etcd")
+    spec = []
+    for i, k in enumerate(kinds):
+        label = k if kinds.count(k) == 1 or i == 0 else k + "#2"
+        spec.append((label, k, server_binary(args.build, k)))
+    stamp = datetime.datetime.now()
+    workdir = os.path.join(RESULTS, "tmp", "cluster-%d" % os.getpid())
+    os.makedirs(workdir, exist_ok=True)
+    prefix = "n%d_" % args.nodes
+    header = [
+        "cairn benchmark, %d-node clusters, %s (%s)" % (
+            args.nodes, stamp.strftime("%Y-%m-%d %H:%M:%S"),
+            "QUICK" if args.quick else "full"),
+        "cpu: %s x %d (load generator and all members share them)" % (
+            cpu_model(), os.cpu_count()),
+        "kernel: %s; tree: %s" % (platform.release(), git_head()),
+        "systems: %s" % ", ".join("%s=%s (%s)" % (l, b, version_of(b))
+                                  for l, _, b in spec),
+        "members: %d per system on 127.0.0.1, fresh data dirs, "
+        "--heartbeat-interval %d --election-timeout %d (ms) for both" % (
+            args.nodes, args.heartbeat_interval, args.election_timeout),
+        "endpoints: _all = connections round-robin over every member "
+        "(etcd benchmark --endpoints); _leader = the leader only",
+    ]
+    for line in header:
+        log(line)
+    rep = Report([l for l, _, _ in spec], header)
+    rc = 0
+    systems, formed = [], []
+    try:
+        for label, kind, binary in spec:
+            extra = ["--initial-cluster-token",
+                     "bench-%s-%d" % (label.replace("#", "-"), os.getpid()),
+                     "--heartbeat-interval", str(args.heartbeat_interval),
+                     "--election-timeout", str(args.election_timeout)]
+            s = System(label, kind, binary, workdir, args.nodes, extra)
+            systems.append(s)
+            if not os.access(binary, os.X_OK):
+                rep.out("%s cluster did not form: %s is not built" % (
+                    label, binary))
+                continue
+            try:
+                s.start()
+                leader = check_formed(s, 10.0 if args.quick else 20.0)
+            except (RuntimeError, NotFormed) as e:
+                rep.out("%s cluster did not form: %s; its figures are n/a"
+                        % (label, e))
+                s.cleanup()
+                continue
+            rep.out("%s: %d members formed one cluster, leader %s" % (
+                label, args.nodes, leader.name))
+            formed.append(s)
+        if not formed:
+            raise RuntimeError("no cluster formed")
+        targets = [("_all", all_members), ("_leader", leader_endpoint)]
+        if args.endpoints != "both":
+            targets = [t for t in targets if t[0] == "_" + args.endpoints]
+        names = matrix(bench, formed, rep, args.quick,
+                       args.workloads.split(","),
+                       [int(c) for c in args.conns.split(",")],
+                       targets=targets, prefix=prefix)
+        trials = args.failover_trials or (2 if args.quick else 5)
+        fo_names = failover_matrix(bench, formed, rep, trials,
+                                   args.election_timeout, prefix)
+        rep.table("%d-node clusters: throughput and latency (mean of runs; "
+                  "latency from send; cpu = all members)" % args.nodes, names)
+        rep.table("%d-node clusters: kill -9 of the leader to the first "
+                  "acknowledged write, %d trials each" % (args.nodes, trials),
+                  fo_names)
+        rep.ratios()
+        for s in systems:
+            if s not in formed:
+                rep.out("note: %s cluster did not form (reason above); its "
+                        "figures are n/a" % s.label)
+    except (RuntimeError, NotFormed, subprocess.TimeoutExpired) as e:
+        rep.out("bench-cluster: FAIL: %s" % e)
+        rc = 1
+    finally:
+        for s in systems:
+            s.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+    out = args.out or os.path.join(
+        RESULTS, stamp.strftime("%Y-%m-%d-%H%M%S") + "-cluster.txt")
+    with open(out, "w") as f:
+        f.write("\n".join(rep.lines) + "\n")
+    log("results written to %s" % os.path.relpath(out, ROOT))
+    return rc
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -633,11 +1027,27 @@ def main():
                     help="connection counts, e.g. 1,64")
     cp.add_argument("--keys", default=None,
                     help="memory steps, e.g. 100000,1000000")
+    cl = sub.add_parser("cluster")
+    cl.add_argument("--build", default="build")
+    cl.add_argument("--quick", action="store_true")
+    cl.add_argument("--systems", default="cairn,etcd")
+    cl.add_argument("--nodes", type=int, default=3)
+    cl.add_argument("--out", default=None)
+    cl.add_argument("--workloads", default=",".join(CLUSTER_WORKLOADS))
+    cl.add_argument("--conns", default=",".join(map(str, CLUSTER_CONNS)))
+    cl.add_argument("--endpoints", default="both",
+                    choices=["both", "all", "leader"])
+    cl.add_argument("--failover-trials", type=int, default=0,
+                    help="kill -9 trials per system (QUICK 2, else 5)")
+    cl.add_argument("--heartbeat-interval", type=int, default=100)
+    cl.add_argument("--election-timeout", type=int, default=1000)
     args = ap.parse_args()
     # SIGTERM unwinds through the finally blocks, which stop our servers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.cmd == "smoke":
         return cmd_smoke(args)
+    if args.cmd == "cluster":
+        return cmd_cluster(args)
     return cmd_compare(args)
 
 
