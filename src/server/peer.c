@@ -1648,6 +1648,12 @@ static int mresp_parse(struct mresp *r, char why[CN_ERRMSG_SIZE])
             snprintf(why, CN_ERRMSG_SIZE, "frame length over the limit");
             return CN_ECORRUPT;
         }
+        if (r->body.len + len > MRESP_HEAD_BYTES + MEMBERS_BYTES_MAX) {
+            /* before buffering the frame, whose CRC is still unchecked */
+            snprintf(why, CN_ERRMSG_SIZE, "member list over %u bytes",
+                     MEMBERS_BYTES_MAX);
+            return CN_ETOOBIG;
+        }
         if (avail < HDR + (size_t)len)
             break;
         uint32_t crc = cn_crc32c(cn_crc32c(0, h, 8), h + HDR, len);
@@ -1659,11 +1665,6 @@ static int mresp_parse(struct mresp *r, char why[CN_ERRMSG_SIZE])
             snprintf(why, CN_ERRMSG_SIZE,
                      "unexpected frame kind %u in the answer", h[4]);
             return CN_ECORRUPT;
-        }
-        if (r->body.len + len > MRESP_HEAD_BYTES + MEMBERS_BYTES_MAX) {
-            snprintf(why, CN_ERRMSG_SIZE, "member list over %u bytes",
-                     MEMBERS_BYTES_MAX);
-            return CN_ETOOBIG;
         }
         if (cn_buf_append(&r->body, h + HDR, len) != CN_OK) {
             snprintf(why, CN_ERRMSG_SIZE, "out of memory");
@@ -1726,10 +1727,23 @@ static int fetch_exchange(int fd, int64_t deadline, struct mresp *r,
     req[HDR + 4] = SERVER_PEER_PROTO_VERSION & 0xff;
     req[HDR + 5] = SERVER_PEER_PROTO_VERSION >> 8;
     frame_header(req, MREQ_BYTES, FK_MEMBERS_REQ, 0, 0, req + HDR);
-    /* 20 bytes on a fresh connection: they fit the socket buffer */
-    if (send(fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req)) {
-        snprintf(why, CN_ERRMSG_SIZE, "send: %s", strerror(errno));
-        return CN_EIO;
+    size_t sent = 0;
+    while (sent < sizeof(req)) {
+        ssize_t n = send(fd, req + sent, sizeof(req) - sent, MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            snprintf(why, CN_ERRMSG_SIZE, "send: %s", strerror(errno));
+            return CN_EIO;
+        }
+        int w = fetch_wait(fd, POLLOUT, deadline);
+        if (w <= 0) {
+            snprintf(why, CN_ERRMSG_SIZE, "send: %s",
+                     w == 0 ? "timed out" : strerror(errno));
+            return w == 0 ? CN_ETIMEDOUT : CN_EIO;
+        }
     }
     char buf[16384];
     while (!r->done) {
