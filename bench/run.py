@@ -993,8 +993,10 @@ def cmd_cluster(args):
         trials = args.failover_trials or (2 if args.quick else 5)
         fo_names = failover_matrix(bench, formed, rep, trials,
                                    args.election_timeout, prefix)
-        rep.table("%d-node clusters: throughput and latency (mean of runs; "
-                  "latency from send; cpu = all members)" % args.nodes, names)
+        if names:
+            rep.table("%d-node clusters: throughput and latency (mean of "
+                      "runs; latency from send; cpu = all members)"
+                      % args.nodes, names)
         rep.table("%d-node clusters: kill -9 of the leader to the first "
                   "acknowledged write, %d trials each" % (args.nodes, trials),
                   fo_names)
