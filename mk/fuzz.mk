@@ -10,7 +10,7 @@ FUZZ_B ?= build-fuzz
 FUZZ_CC ?= clang
 FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
              -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_MODS = http server store config wal base
+FUZZ_MODS = http server store config raft wal base
 FUZZ_SRCS = tests/fuzz/fuzz_http.c \
             $(foreach m,$(FUZZ_MODS),$(wildcard src/$(m)/*.c))
 FUZZ_ARGS = -max_len=4096 -dict=tests/fuzz/http.dict -print_final_stats=1
@@ -19,7 +19,7 @@ FUZZ_ARGS = -max_len=4096 -dict=tests/fuzz/http.dict -print_final_stats=1
 
 $(FUZZ_B)/fuzz_http: $(FUZZ_SRCS) $(wildcard src/*/*.h)
 	@mkdir -p $(FUZZ_B)
-	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(WARN) $(FUZZ_FLAGS) -Isrc \
+	$(FUZZ_CC) -std=c11 -D_GNU_SOURCE $(WARN) $(FUZZ_FLAGS) -Isrc -Itests/lib \
 	    $(PKG_CFLAGS) $(FUZZ_SRCS) $(PKG_LIBS) -lm -lpthread -o $@
 
 check-fuzz: $(FUZZ_B)/fuzz_http

@@ -312,7 +312,7 @@ void http_req_done(struct http_req *r)
     if (prev == REQ_RUNNING && r->kind == KIND_PROPOSAL)
         c->run_props--;
     else if ((prev == REQ_RUNNING || prev == REQ_STREAMING) &&
-             r->kind == KIND_WATCH)
+             (r->kind == KIND_WATCH || r->kp.quorum))
         c->run_other--;
     http_metrics_record(c->api, r, server_mono_ns(c->api->srv));
     conn_pump(c);
@@ -349,6 +349,12 @@ void http_req_stream_event(struct http_req *r, struct store_event *ev)
         conn_flush(r->conn);
 }
 
+void http_req_kick(struct http_req *r)
+{
+    if (r->conn != NULL)
+        conn_pump(r->conn);
+}
+
 void http_req_stream_end(struct http_req *r)
 {
     r->watch_over = 1;
@@ -378,8 +384,8 @@ static void conn_pump(struct http_conn *c)
                     break;
                 if (r->kind == KIND_PROPOSAL)
                     c->run_props++;
-                else if (r->kind == KIND_WATCH)
-                    c->run_other++;
+                else if (r->kind == KIND_WATCH || r->kp.quorum)
+                    c->run_other++; /* later requests wait for it */
                 r->state = REQ_RUNNING;
                 c->next_start = r->next;
                 http_req_start(c->api, r);
@@ -886,8 +892,9 @@ int http_conn_new(struct http_conn **out, struct http_api *api,
     return CN_OK;
 }
 
-/* A request whose connection went away: stop its watch; a proposal in
- * flight keeps the request until its callback (conn NULL) recycles it. */
+/* A request whose connection went away: stop its watch; a proposal or a
+ * read in flight keeps the request until its callback (conn NULL)
+ * recycles it. */
 static void orphan(struct http_api *api, struct http_req *r)
 {
     r->conn = NULL;
@@ -895,7 +902,8 @@ static void orphan(struct http_api *api, struct http_req *r)
         server_unwatch(api->srv, &r->watch);
         api->counters.watches_open--;
     }
-    if (r->state == REQ_RUNNING && r->kind == KIND_PROPOSAL)
+    if (r->state == REQ_RUNNING &&
+        (r->kind == KIND_PROPOSAL || r->read_pending || r->mop != NULL))
         return;
     http_req_put(api, r);
 }

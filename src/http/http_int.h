@@ -223,7 +223,10 @@ struct http_req {
     /* async */
     struct server_proposal prop;
     struct server_watch watch;
-    struct store_event **evq; /* events waiting to be written */
+    struct server_read read;    /* quorum GET, watch: ReadIndex first */
+    int read_pending;           /* read in flight: keep r until its cb */
+    struct http_member_op *mop; /* member change in flight (owned) */
+    struct store_event **evq;   /* events waiting to be written */
     unsigned evq_cap, evq_head, evq_len;
     unsigned evq_sending; /* at evq_head, in the write in flight */
     int watch_over;       /* no more events will come */
@@ -273,6 +276,9 @@ void http_resp_etcd_error_status(struct http_req *r, int status, int ecode,
 void http_req_done(struct http_req *r);
 /* A watch's event arrived (ref taken) / the watch ended. */
 void http_req_stream_event(struct http_req *r, struct store_event *ev);
+/* A request started later than its turn (a watch after its ReadIndex)
+ * has something to send: write it. */
+void http_req_kick(struct http_req *r);
 void http_req_stream_end(struct http_req *r);
 
 /* ---- handlers (http_keys.c, http_misc.c) ---- */
@@ -295,7 +301,9 @@ void http_metrics_record(struct http_api *api, const struct http_req *r,
 
 /* Parses {"peerURLs":["http://..."]}: CN_OK with the URL count, or
  * CN_EINVAL with a message in err. */
-int http_json_peer_urls(const char *body, size_t len, int *count,
-                        char err[HTTP_CAUSE_SIZE]);
+/* Parses {"peerURLs":[...]} into urls[0..cap) (each < 256 bytes).
+ * CN_OK with *count, or CN_EINVAL with err. */
+int http_json_peer_urls(const char *body, size_t len, char (*urls)[256],
+                        int cap, int *count, char err[HTTP_CAUSE_SIZE]);
 
 #endif

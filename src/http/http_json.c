@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int http_json_peer_urls(const char *body, size_t len, int *count,
-                        char err[HTTP_CAUSE_SIZE])
+int http_json_peer_urls(const char *body, size_t len, char (*urls_out)[256],
+                        int cap, int *count, char err[HTTP_CAUSE_SIZE])
 {
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -27,6 +27,11 @@ int http_json_peer_urls(const char *body, size_t len, int *count,
         goto out;
     }
     size_t n = json_array_size(urls);
+    if (n == 0 || n > (size_t)cap) {
+        snprintf(err, HTTP_CAUSE_SIZE, "peerURLs: expected 1 to %d URLs", cap);
+        rc = CN_EINVAL;
+        goto out;
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *u = json_array_get(urls, i);
         const char *s = json_string_value(u);
@@ -36,6 +41,12 @@ int http_json_peer_urls(const char *body, size_t len, int *count,
             rc = CN_EINVAL;
             goto out;
         }
+        if (strlen(s) >= 256) {
+            snprintf(err, HTTP_CAUSE_SIZE, "URL too long");
+            rc = CN_EINVAL;
+            goto out;
+        }
+        strcpy(urls_out[i], s);
     }
     *count = (int)n;
 out:

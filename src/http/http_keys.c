@@ -150,7 +150,12 @@ static void answer_internal(struct http_req *r, int err)
         http_resp_etcd_error_status(r, 503, STORE_E_RAFT_INTERNAL, refusal, 0);
         return;
     }
-    http_resp_etcd_error(r, STORE_E_RAFT_INTERNAL, cn_strerror(err), 0);
+    /* etcd's causes for the same situations. */
+    const char *cause = err == CN_ETIMEDOUT    ? "etcdserver: request timed out"
+                        : err == CN_ESHUTDOWN  ? "etcdserver: server stopped"
+                        : err == CN_ENOTLEADER ? "etcdserver: leader changed"
+                                               : cn_strerror(err);
+    http_resp_etcd_error(r, STORE_E_RAFT_INTERNAL, cause, 0);
 }
 
 static void on_proposed(struct server_proposal *p)
@@ -213,7 +218,7 @@ static void on_watch_event(struct server_watch *w, struct store_event *ev,
     }
 }
 
-static void start_watch(struct http_api *api, struct http_req *r)
+static void start_watch_now(struct http_api *api, struct http_req *r)
 {
     r->watch.cb = on_watch_event;
     r->watch.arg = r;
@@ -259,16 +264,8 @@ static void start_watch(struct http_api *api, struct http_req *r)
     r->state = REQ_STREAMING;
 }
 
-void http_keys_start(struct http_api *api, struct http_req *r)
+static void get_now(struct http_api *api, struct http_req *r)
 {
-    if (r->kind == KIND_PROPOSAL) {
-        start_proposal(api, r);
-        return;
-    }
-    if (r->kind == KIND_WATCH) {
-        start_watch(api, r);
-        return;
-    }
     memset(&r->res, 0, sizeof(r->res));
     int rc =
         server_get(api->srv, r->key, r->kp.recursive, r->kp.sorted, &r->res);
@@ -279,4 +276,48 @@ void http_keys_start(struct http_api *api, struct http_req *r)
         answer_result(r, server_raft_index(api->srv),
                       server_raft_term(api->srv));
     http_req_done(r);
+}
+
+/* A quorum GET or a watch: this member has caught up with every write
+ * committed before the request (ReadIndex through the leader). */
+static void on_read_index(struct server_read *rd)
+{
+    struct http_req *r = rd->arg;
+    r->read_pending = 0;
+    if (r->conn == NULL) {
+        http_req_put(r->api, r);
+        return;
+    }
+    if (rd->rc != CN_OK) {
+        answer_internal(r, rd->rc);
+        http_req_done(r);
+        return;
+    }
+    if (r->kind == KIND_WATCH) {
+        start_watch_now(r->api, r);
+        http_req_kick(r); /* the head goes now */
+    } else {
+        get_now(r->api, r);
+    }
+}
+
+void http_keys_start(struct http_api *api, struct http_req *r)
+{
+    if (r->kind == KIND_PROPOSAL) {
+        start_proposal(api, r);
+        return;
+    }
+    if (r->kind != KIND_WATCH && !r->kp.quorum) {
+        get_now(api, r); /* serializable: served from this member */
+        return;
+    }
+    r->read.cb = on_read_index;
+    r->read.arg = r;
+    int rc = server_read_index(api->srv, &r->read);
+    if (rc == CN_OK)
+        r->read_pending = 1;
+    else {
+        answer_internal(r, rc);
+        http_req_done(r);
+    }
 }

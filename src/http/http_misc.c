@@ -5,6 +5,9 @@
  */
 #include "http_discovery.h"
 #include "http_int.h"
+#include "server/server_members.h"
+#include "server/server_member_id.h"
+#include "server/server_peer.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -215,44 +218,111 @@ static void fmt_time(struct cn_buf *b, int64_t ns, int *rc)
     *rc |= cn_buf_printf(b, "%s.%09ldZ", s, (long)(ns % 1000000000));
 }
 
+static const char *state_name(const struct server *srv)
+{
+    if (server_is_leader(srv))
+        return "StateLeader";
+    return server_leader_id(srv) != 0 ? "StateFollower" : "StateCandidate";
+}
+
 static void stats_self(struct http_api *api, struct http_req *r)
 {
     struct server *srv = api->srv;
     const struct cn_config *cfg = server_config(srv);
+    struct server_raft_stats rs;
+    server_raft_stats_get(srv, &rs);
     int64_t start = server_start_ns(srv);
-    int64_t up = server_now_ns(srv) - start;
+    int64_t since = rs.leader_since_ns ? rs.leader_since_ns : start;
+    int64_t up = server_now_ns(srv) - since;
+    if (up < 0)
+        up = 0;
+    char leader[SERVER_ID_HEX_SIZE];
+    server_id_format(server_leader_id(srv), leader);
     int rc = cn_buf_printf(&r->body,
                            "{\"name\":\"%s\",\"id\":\"%s\",\"state\":"
-                           "\"StateLeader\",\"startTime\":\"",
-                           cfg->name, api->member_id_hex);
+                           "\"%s\",\"startTime\":\"",
+                           cfg->name, api->member_id_hex, state_name(srv));
     fmt_time(&r->body, start, &rc);
     rc |= cn_buf_printf(&r->body,
                         "\",\"leaderInfo\":{\"leader\":\"%s\",\"uptime\":"
                         "\"%" PRId64 ".%09" PRId64 "s\",\"startTime\":\"",
-                        api->member_id_hex, up / 1000000000, up % 1000000000);
-    fmt_time(&r->body, start, &rc);
-    rc |= cn_buf_append_cstr(&r->body, "\"},\"recvAppendRequestCnt\":0,"
-                                       "\"sendAppendRequestCnt\":0}");
+                        server_leader_id(srv) ? leader : "", up / 1000000000,
+                        up % 1000000000);
+    fmt_time(&r->body, since, &rc);
+    rc |= cn_buf_printf(&r->body, "\"},\"recvAppendRequestCnt\":%" PRIu64,
+                        rs.append_recv);
+    if (rs.recv_pkg_rate > 0)
+        rc |= cn_buf_printf(&r->body,
+                            ",\"recvPkgRate\":%.6f,\"recvBandwidthRate\":%.6f",
+                            rs.recv_pkg_rate, rs.recv_bytes_rate);
+    rc |= cn_buf_printf(&r->body, ",\"sendAppendRequestCnt\":%" PRIu64,
+                        rs.append_sent);
+    if (rs.send_pkg_rate > 0)
+        rc |= cn_buf_printf(&r->body,
+                            ",\"sendPkgRate\":%.6f,\"sendBandwidthRate\":%.6f",
+                            rs.send_pkg_rate, rs.send_bytes_rate);
+    rc |= cn_buf_append_char(&r->body, '}');
     send_body(r, 200, "application/json", 0, rc);
 }
 
-static void json_str_list(struct cn_buf *b, const struct cn_url_list *l,
-                          int *rc)
+static void stats_leader(struct http_api *api, struct http_req *r)
+{
+    struct server *srv = api->srv;
+    int rc;
+    if (!server_is_leader(srv)) {
+        rc = cn_buf_append_cstr(&r->body,
+                                "{\"message\":\"not current leader\"}");
+        send_body(r, 403, "application/json", 0, rc);
+        return;
+    }
+    const struct server_members *t = server_members_table(srv);
+    rc = cn_buf_printf(&r->body, "{\"leader\":\"%s\",\"followers\":{",
+                       api->member_id_hex);
+    int first = 1;
+    for (unsigned i = 0; i < t->n; i++) {
+        const struct server_member *m = &t->m[i];
+        if (m->id == server_member_id(srv))
+            continue;
+        struct server_peer_stats ps;
+        memset(&ps, 0, sizeof(ps));
+        ps.rtt_last_ns = -1;
+        server_peer_stats_get(srv, m->id, &ps);
+        char hex[SERVER_ID_HEX_SIZE];
+        double cur = ps.rtt_last_ns > 0 ? (double)ps.rtt_last_ns / 1e6 : 0;
+        double mn = ps.rtt_count ? (double)ps.rtt_min_ns / 1e6 : 0;
+        double mx = ps.rtt_count ? (double)ps.rtt_max_ns / 1e6 : 0;
+        rc |= cn_buf_printf(
+            &r->body,
+            "%s\"%s\":{\"latency\":{\"current\":%.6f,\"average\":%.6f,"
+            "\"standardDeviation\":%.6f,\"minimum\":%.6f,\"maximum\":%.6f},"
+            "\"counts\":{\"fail\":%" PRIu64 ",\"success\":%" PRIu64 "}}",
+            first ? "" : ",", server_id_format(m->id, hex), cur,
+            ps.rtt_avg_ns / 1e6, ps.rtt_sd_ns / 1e6, mn, mx, ps.msgs_dropped,
+            ps.msgs_sent);
+        first = 0;
+    }
+    rc |= cn_buf_append_cstr(&r->body, "}}");
+    send_body(r, 200, "application/json", 0, rc);
+}
+
+static void json_urls(struct cn_buf *b, char (*urls)[SERVER_MEMBER_URL_BYTES],
+                      unsigned n, int *rc)
 {
     *rc |= cn_buf_append_char(b, '[');
-    for (int i = 0; i < l->count; i++)
-        *rc |= cn_buf_printf(b, "%s\"%s\"", i ? "," : "", l->urls[i].raw);
+    for (unsigned i = 0; i < n; i++)
+        *rc |= cn_buf_printf(b, "%s\"%s\"", i ? "," : "", urls[i]);
     *rc |= cn_buf_append_char(b, ']');
 }
 
-static void member_json(struct http_api *api, struct cn_buf *b, int *rc)
+static void member_json(struct cn_buf *b, const struct server_member *m,
+                        int *rc)
 {
-    const struct cn_config *cfg = server_config(api->srv);
+    char hex[SERVER_ID_HEX_SIZE];
     *rc |= cn_buf_printf(b, "{\"id\":\"%s\",\"name\":\"%s\",\"peerURLs\":",
-                         api->member_id_hex, cfg->name);
-    json_str_list(b, &cfg->initial_advertise_peer_urls, rc);
+                         server_id_format(m->id, hex), m->name);
+    json_urls(b, (char(*)[SERVER_MEMBER_URL_BYTES])m->peer, m->n_peer, rc);
     *rc |= cn_buf_append_cstr(b, ",\"clientURLs\":");
-    json_str_list(b, &cfg->advertise_client_urls, rc);
+    json_urls(b, (char(*)[SERVER_MEMBER_URL_BYTES])m->client, m->n_client, rc);
     *rc |= cn_buf_append_char(b, '}');
 }
 
@@ -263,10 +333,67 @@ static void members_error(struct http_req *r, int status, const char *msg)
     send_body(r, status, "application/json", 1, rc);
 }
 
-static void members(struct http_api *api, struct http_req *r)
+/* A member change in flight: its URLs live here until the callback. */
+struct http_member_op {
+    char urls[SERVER_MEMBER_URLS_MAX][256];
+    const char *ptrs[SERVER_MEMBER_URLS_MAX];
+    char id_hex[SERVER_ID_HEX_SIZE];
+};
+
+static void on_member_done(struct server_proposal *p)
+{
+    struct http_req *r = p->arg;
+    struct http_member_op *op = r->mop;
+    r->mop = NULL;
+    store_result_close(&p->res);
+    if (r->conn == NULL) {
+        cn_free(op);
+        http_req_put(r->api, r);
+        return;
+    }
+    char msg[160];
+    cn_buf_reset(&r->body);
+    if (p->rc != CN_OK) {
+        members_error(r, 500,
+                      p->rc == CN_ETIMEDOUT ? "etcdserver: request timed out"
+                                            : cn_strerror(p->rc));
+    } else if (p->member_err == SERVER_MEMBER_NOT_FOUND) {
+        snprintf(msg, sizeof(msg), "No such member: %s", op->id_hex);
+        members_error(r, 404, msg);
+    } else if (p->member_err == SERVER_MEMBER_REMOVED) {
+        snprintf(msg, sizeof(msg), "Member permanently removed: %s",
+                 op->id_hex);
+        members_error(r, 410, msg);
+    } else if (p->member_err == SERVER_MEMBER_URL_EXISTS) {
+        members_error(r, 409, "etcdserver: peerURL exists");
+    } else if (p->member_err == SERVER_MEMBER_ID_EXISTS) {
+        members_error(r, 409, "etcdserver: member ID already exist");
+    } else if (p->member_err != SERVER_MEMBER_OK) {
+        members_error(r, 500, "etcdserver: too many members");
+    } else if (p->op == SERVER_OP_MEMBER_ADD) {
+        struct server_member m;
+        memset(&m, 0, sizeof(m));
+        m.id = p->member_id;
+        for (unsigned i = 0; i < p->n_urls; i++)
+            strcpy(m.peer[i], op->urls[i]);
+        m.n_peer = (uint8_t)p->n_urls;
+        int rc = CN_OK;
+        member_json(&r->body, &m, &rc);
+        send_body(r, 201, "application/json", 1, rc);
+    } else {
+        http_resp_simple(r, 204, NULL, "", 0);
+    }
+    cn_free(op);
+    http_req_done(r);
+}
+
+/* Returns 1 when the answer comes later (a member change). */
+static int members(struct http_api *api, struct http_req *r)
 {
     if (!allow(r, "GET,POST,DELETE,PUT"))
-        return;
+        return 0;
+    struct server *srv = api->srv;
+    const struct server_members *t = server_members_table(srv);
     const char *sub = r->path.data + strlen("/v2/members");
     if (*sub == '/')
         sub++;
@@ -274,37 +401,88 @@ static void members(struct http_api *api, struct http_req *r)
     if (r->method == HM_GET) {
         if (*sub == '\0') {
             rc |= cn_buf_append_cstr(&r->body, "{\"members\":[");
-            member_json(api, &r->body, &rc);
+            for (unsigned i = 0; i < t->n; i++) {
+                if (i)
+                    rc |= cn_buf_append_char(&r->body, ',');
+                member_json(&r->body, &t->m[i], &rc);
+            }
             rc |= cn_buf_append_cstr(&r->body, "]}\n");
         } else if (strcmp(sub, "leader") == 0) {
-            member_json(api, &r->body, &rc);
+            const struct server_member *m =
+                server_members_find_const(t, server_leader_id(srv));
+            if (m == NULL) {
+                members_error(r, 503, "During election");
+                return 0;
+            }
+            member_json(&r->body, m, &rc);
             rc |= cn_buf_append_char(&r->body, '\n');
         } else {
             members_error(r, 404, "Not found");
-            return;
+            return 0;
         }
         send_body(r, 200, "application/json", 1, rc);
-        return;
+        return 0;
     }
     if (r->method != HM_POST && *sub == '\0') {
         http_resp_simple(r, 405, "text/plain; charset=utf-8",
                          "Method Not Allowed\n", 19);
-        return;
+        return 0;
     }
+    struct http_member_op *op = cn_calloc(1, sizeof(*op));
+    if (op == NULL) {
+        members_error(r, 500, "out of memory");
+        return 0;
+    }
+    int count = 0;
     if (r->method == HM_POST || r->method == HM_PUT) {
-        int count = 0;
         char err[HTTP_CAUSE_SIZE];
         if (http_json_peer_urls(r->raw.data + r->body_off,
-                                r->raw.len - r->body_off, &count,
-                                err) != CN_OK) {
+                                r->raw.len - r->body_off, op->urls,
+                                SERVER_MEMBER_URLS_MAX, &count, err) != CN_OK) {
+            cn_free(op);
             members_error(r, 400, err);
-            return;
+            return 0;
         }
+        for (int i = 0; i < count; i++)
+            op->ptrs[i] = op->urls[i];
     }
-    /* Membership changes need Raft (a later step): refuse clearly. */
-    members_error(r, 500,
-                  "membership changes are not supported by this "
-                  "single-node cairn yet");
+    struct server_proposal *p = &r->prop;
+    memset(p, 0, sizeof(*p));
+    p->ttl_s = -1;
+    p->urls = op->ptrs;
+    p->n_urls = (unsigned)count;
+    p->cb = on_member_done;
+    p->arg = r;
+    if (r->method == HM_POST) {
+        if (*sub != '\0') {
+            cn_free(op);
+            members_error(r, 404, "Not found");
+            return 0;
+        }
+        p->op = SERVER_OP_MEMBER_ADD;
+    } else {
+        uint64_t id = 0;
+        snprintf(op->id_hex, sizeof(op->id_hex), "%.16s", sub);
+        if (strlen(sub) > 16 || server_id_parse(sub, &id) != CN_OK) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "No such member: %.40s", sub);
+            cn_free(op);
+            members_error(r, 404, msg);
+            return 0;
+        }
+        p->member_id = id;
+        p->op = r->method == HM_PUT ? SERVER_OP_MEMBER_UPDATE
+                                    : SERVER_OP_MEMBER_REMOVE;
+    }
+    r->mop = op;
+    rc = server_propose(srv, p);
+    if (rc != CN_OK) {
+        r->mop = NULL;
+        cn_free(op);
+        members_error(r, rc == CN_ESTOPPED ? 503 : 500, cn_strerror(rc));
+        return 0;
+    }
+    return 1;
 }
 
 static void metrics(struct http_api *api, struct http_req *r);
@@ -326,8 +504,8 @@ void http_misc_start(struct http_api *api, struct http_req *r)
     case ROUTE_HEALTH:
         if (!allow(r, "GET"))
             break;
-        if (server_write_refusal(srv) != NULL) {
-            /* As etcd with an alarm raised (e.g. NOSPACE). */
+        if (server_write_refusal(srv) != NULL || server_leader_id(srv) == 0) {
+            /* As etcd with an alarm raised (e.g. NOSPACE) or no leader. */
             rc = cn_buf_append_cstr(&r->body, "{\"health\":\"false\"}");
             send_body(r, 503, "text/plain; charset=utf-8", 0, rc);
             break;
@@ -338,16 +516,18 @@ void http_misc_start(struct http_api *api, struct http_req *r)
     case ROUTE_MACHINES: {
         if (!allow(r, "GET,HEAD"))
             break;
-        const struct cn_url_list *l =
-            &server_config(srv)->advertise_client_urls;
-        for (int i = 0; i < l->count; i++)
-            rc |=
-                cn_buf_printf(&r->body, "%s%s", i ? ", " : "", l->urls[i].raw);
+        const struct server_members *t = server_members_table(srv);
+        int k = 0;
+        for (unsigned i = 0; i < t->n; i++)
+            for (unsigned j = 0; j < t->m[i].n_client; j++)
+                rc |= cn_buf_printf(&r->body, "%s%s", k++ ? ", " : "",
+                                    t->m[i].client[j]);
         send_body(r, 200, "text/plain; charset=utf-8", 0, rc);
         break;
     }
     case ROUTE_MEMBERS:
-        members(api, r);
+        if (members(api, r))
+            return; /* answered by on_member_done */
         break;
     case ROUTE_STATS_SELF:
         if (allow(r, "GET"))
@@ -360,11 +540,8 @@ void http_misc_start(struct http_api *api, struct http_req *r)
         send_body(r, 200, "application/json", 0, rc);
         break;
     case ROUTE_STATS_LEADER:
-        if (!allow(r, "GET"))
-            break;
-        rc = cn_buf_printf(&r->body, "{\"leader\":\"%s\",\"followers\":{}}",
-                           api->member_id_hex);
-        send_body(r, 200, "application/json", 0, rc);
+        if (allow(r, "GET"))
+            stats_leader(api, r);
         break;
     case ROUTE_METRICS:
         metrics(api, r);

@@ -9,14 +9,14 @@
  *
  * server_propose() appends to srv->queue and schedules a flush (an idle
  * handle, so the loop does not block in poll while work is queued).
- * server_flush() hands the queue to server_wal_flush(), which appends it to
- * the log and starts a group-commit batch. Once the batch is durable,
- * server_apply_durable() applies each proposal in log order, at its log
- * index, drains the store's deliveries to their watchers and calls the
- * proposal's callback. Later Raft (commit) will sit between the fsync and
- * the apply.
+ * server_flush() hands the queue to the Raft driver (server_raft.c), which
+ * proposes it (leader) or forwards it to the leader. Raft appends the
+ * entries to the log (server_wal.c, group commit), replicates them, and
+ * once they are committed (durable on a quorum) every member applies them
+ * in log order; the member that took the request answers it.
  */
 #include "server_int.h"
+#include "server_member_id.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,16 +55,7 @@ void server_set_clock(struct server *srv, server_clock_fn *fn, void *ctx)
 
 /* ---- identity ---- */
 
-static uint64_t fnv1a(uint64_t h, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-/* A final avalanche so that close inputs give unrelated ids. */
+/* A final avalanche so that close ids spread over the watch map. */
 static uint64_t mix64(uint64_t x)
 {
     x ^= x >> 33;
@@ -73,48 +64,6 @@ static uint64_t mix64(uint64_t x)
     x *= 0xc4ceb9fe1a85ec53ull;
     x ^= x >> 33;
     return x;
-}
-
-uint64_t server_compute_member_id(const struct cn_url_list *peer_urls,
-                                  const char *cluster_token)
-{
-    /* Sorted so that the order of the flag's URLs does not matter. */
-    const char *sorted[CN_CONFIG_URLS_MAX];
-    int n = peer_urls->count;
-    for (int i = 0; i < n; i++) {
-        const char *u = peer_urls->urls[i].raw;
-        int j = i;
-        while (j > 0 && strcmp(sorted[j - 1], u) > 0) {
-            sorted[j] = sorted[j - 1];
-            j--;
-        }
-        sorted[j] = u;
-    }
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int i = 0; i < n; i++)
-        h = fnv1a(h, sorted[i], strlen(sorted[i]) + 1);
-    h = fnv1a(h, cluster_token, strlen(cluster_token));
-    h = mix64(h);
-    /* etcd prints ids without leading zeros: keep 16 hex digits. */
-    if ((h >> 60) == 0)
-        h |= 1ull << 60;
-    return h;
-}
-
-static void server_compute_ids(struct server *srv)
-{
-    const struct cn_config *cfg = &srv->cfg;
-    srv->member_id = server_compute_member_id(&cfg->initial_advertise_peer_urls,
-                                              cfg->initial_cluster_token);
-    /* One member for now: the cluster id hashes the member ids. */
-    uint64_t h = 0xcbf29ce484222325ull;
-    char buf[8];
-    for (int i = 0; i < 8; i++)
-        buf[i] = (char)(srv->member_id >> (56 - 8 * i));
-    h = mix64(fnv1a(h, buf, sizeof(buf)));
-    if ((h >> 60) == 0)
-        h |= 1ull << 60;
-    srv->cluster_id = h;
 }
 
 /* ---- watch map ---- */
@@ -200,7 +149,7 @@ static void wmap_del_slot(struct server_watch_map *m, size_t s)
 
 /* ---- deliveries ---- */
 
-static void server_deliver(struct server *srv)
+void server_deliver(struct server *srv)
 {
     struct store_delivery d;
     while (store_next_delivery(srv->store, &d)) {
@@ -218,6 +167,21 @@ static void server_deliver(struct server *srv)
     }
 }
 
+void server_end_watches(struct server *srv)
+{
+    struct server_watch_map *m = &srv->watches;
+    for (size_t i = 0; i < m->cap; i++) {
+        if (m->ids[i] == 0)
+            continue;
+        struct server_watch *w = m->ws[i];
+        m->ids[i] = 0;
+        m->ws[i] = NULL;
+        m->count--;
+        w->id = 0;
+        w->cb(w, NULL, 1);
+    }
+}
+
 /* ---- pipeline ---- */
 
 int server_propose(struct server *srv, struct server_proposal *p)
@@ -228,15 +192,30 @@ int server_propose(struct server *srv, struct server_proposal *p)
         return CN_ESTOPPED;
     p->cmd.now_ns = server_now_ns(srv);
     p->cmd.expire_ns = 0;
-    if (p->ttl_s >= 0) {
+    if (p->op == SERVER_OP_STORE && p->ttl_s >= 0) {
         int64_t ttl = p->ttl_s;
         if (ttl > CN_STORE_TTL_SECONDS_MAX)
             ttl = CN_STORE_TTL_SECONDS_MAX;
         p->cmd.expire_ns = p->cmd.now_ns + ttl * 1000000000;
     }
+    if (p->op == SERVER_OP_MEMBER_ADD) {
+        /* etcd's ID for a member added at run time: its peer URLs, the
+         * cluster token and the time, so that a re-added member gets a
+         * new ID. */
+        char salt[300];
+        snprintf(salt, sizeof(salt), "%s%lld", srv->cfg.initial_cluster_token,
+                 (long long)(p->cmd.now_ns / 1000000000));
+        int rc =
+            server_member_id_compute(p->urls, p->n_urls, salt, &p->member_id);
+        if (rc != CN_OK)
+            return rc;
+    }
     p->rc = CN_OK;
+    p->member_err = 0;
     memset(&p->res, 0, sizeof(p->res));
-    p->next = NULL;
+    p->req_id = ++srv->req_seq;
+    p->sent = 0;
+    p->next = p->prev = NULL;
     if (srv->queue_tail != NULL)
         srv->queue_tail->next = p;
     else
@@ -247,33 +226,13 @@ int server_propose(struct server *srv, struct server_proposal *p)
     return CN_OK;
 }
 
-void server_apply_durable(struct server *srv, struct server_proposal *p)
-{
-    srv->stats.proposals_pending--;
-    int rc = store_apply(srv->store, &p->cmd, &p->res);
-    /* The applied index follows the log even if this apply failed. */
-    srv->raft_index = p->raft_index;
-    if (rc == CN_OK) {
-        srv->stats.proposals_applied++;
-    } else {
-        srv->stats.proposals_failed++;
-        SRV_LOG(&srv->logger, CN_LOG_ERROR,
-                "apply of log index %llu failed: %s (a restart replays it)",
-                (unsigned long long)p->raft_index, cn_strerror(rc));
-    }
-    p->rc = rc;
-    p->raft_term = srv->raft_term;
-    server_deliver(srv);
-    p->cb(p);
-}
-
 void server_flush(struct server *srv)
 {
     srv->flush_scheduled = 0;
     if (srv->loop_ready && !srv->stopping)
         uv_idle_stop(&srv->flush_idle);
     server_deliver(srv);
-    server_wal_flush(srv);
+    server_raft_flush(srv);
 }
 
 static void on_flush_idle(uv_idle_t *h)
@@ -344,7 +303,9 @@ static void on_sync_applied(struct server_proposal *p)
 
 void server_expire_check(struct server *srv)
 {
-    if (srv->sync_pending)
+    /* Only the leader decides that time has passed: every member expires
+     * the same keys at the same index. */
+    if (srv->sync_pending || srv->role != RAFT_LEADER)
         return;
     int64_t next = store_next_expiry_ns(srv->store);
     int64_t now = server_now_ns(srv);
@@ -378,6 +339,8 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     struct server *srv = h->data;
     SRV_LOG(&srv->logger, CN_LOG_INFO, "received signal %d, stopping", signum);
+    if (server_raft_transfer_before_stop(srv))
+        return; /* server_stop follows once leadership has moved */
     server_stop(srv);
 }
 
@@ -395,6 +358,12 @@ static int server_init_loop(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     srv->expire_timer.data = srv;
     uv_timer_init(&srv->loop, &srv->deadline_timer);
     srv->deadline_timer.data = srv;
+    uv_timer_init(&srv->loop, &srv->tick_timer);
+    srv->tick_timer.data = srv;
+    uv_timer_init(&srv->loop, &srv->house_timer);
+    srv->house_timer.data = srv;
+    uv_timer_init(&srv->loop, &srv->stop_timer);
+    srv->stop_timer.data = srv;
     uv_signal_init(&srv->loop, &srv->sig_int);
     srv->sig_int.data = srv;
     uv_signal_init(&srv->loop, &srv->sig_term);
@@ -414,9 +383,7 @@ int server_new(struct server **out, const struct cn_config *cfg,
     srv->cfg = *cfg;
     if (logger != NULL)
         srv->logger = *logger;
-    srv->raft_term = 1;
     srv->start_ns = server_now_ns(srv);
-    server_compute_ids(srv);
     int rc = CN_ENOMEM;
     snprintf(errmsg, CN_ERRMSG_SIZE, "out of memory");
     srv->read_buf = cn_malloc(SERVER_READ_BUF_BYTES);
@@ -436,10 +403,12 @@ int server_new(struct server **out, const struct cn_config *cfg,
     rc = server_init_loop(srv, errmsg);
     if (rc != CN_OK)
         goto err_after_wal;
+    server_raft_start(srv);
     *out = srv;
     return CN_OK;
 
 err_after_wal:
+    server_raft_free(srv);
     server_wal_close(srv);
 err_after_store:
     store_free(srv->store);
@@ -467,6 +436,12 @@ int server_run(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     uv_signal_start(&srv->sig_int, on_signal, SIGINT);
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
     srv->handles_started = 1;
+    rc = server_raft_run(srv, errmsg);
+    if (rc != CN_OK) {
+        server_stop(srv);
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+        return rc;
+    }
     if (srv->queue_head != NULL)
         server_schedule_flush(srv);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
@@ -485,6 +460,7 @@ void server_stop(struct server *srv)
     uv_timer_stop(&srv->deadline_timer);
     uv_signal_stop(&srv->sig_int);
     uv_signal_stop(&srv->sig_term);
+    server_raft_stop(srv);
     server_net_close_all(srv);
 }
 
@@ -505,8 +481,9 @@ void server_free(struct server *srv)
         uv_run(&srv->loop, UV_RUN_DEFAULT);
         uv_loop_close(&srv->loop);
     }
-    /* Proposals that never reached the log or its fsync: fail them. */
-    server_wal_fail_all(srv, CN_ESHUTDOWN);
+    /* Proposals and reads not answered yet: fail them. */
+    server_raft_fail_all(srv, CN_ESHUTDOWN);
+    server_raft_free(srv);
     server_wal_close(srv);
     store_free(srv->store);
     cn_free(srv->watches.ids);

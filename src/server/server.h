@@ -102,29 +102,81 @@ void server_conn_deadline(struct server_conn *conn, unsigned timeout_ms);
 struct server_proposal;
 typedef void server_propose_fn(struct server_proposal *p);
 
+/* What a proposal does. */
+enum server_op {
+    SERVER_OP_STORE = 0,         /* a v2 store command (cmd) */
+    SERVER_OP_MEMBER_ADD = 1,    /* POST /v2/members (urls) */
+    SERVER_OP_MEMBER_UPDATE = 2, /* PUT /v2/members/<id> (member_id, urls) */
+    SERVER_OP_MEMBER_REMOVE = 3, /* DELETE /v2/members/<id> (member_id) */
+};
+
+/* Outcome of a member operation (valid in cb when rc == CN_OK). */
+enum server_member_err {
+    SERVER_MEMBER_OK = 0,
+    SERVER_MEMBER_NOT_FOUND = 1,  /* no member with that ID */
+    SERVER_MEMBER_REMOVED = 2,    /* that ID was removed */
+    SERVER_MEMBER_URL_EXISTS = 3, /* a peer URL is another member's */
+    SERVER_MEMBER_ID_EXISTS = 4,  /* the new ID is taken */
+    SERVER_MEMBER_FULL = 5,       /* too many members or URLs */
+};
+
 /* One write in flight. Allocated by the caller, kept until cb. */
 struct server_proposal {
-    struct store_cmd cmd;  /* method, path, value...; slices kept until cb.
-                            * now_ns and expire_ns are set by the server */
-    int64_t ttl_s;         /* -1: no TTL; else seconds from now */
+    uint8_t op;              /* enum server_op; SERVER_OP_STORE when zeroed */
+    struct store_cmd cmd;    /* method, path, value...; slices kept until cb.
+                              * now_ns and expire_ns are set by the server */
+    int64_t ttl_s;           /* -1: no TTL; else seconds from now */
+    uint64_t member_id;      /* member ops: the member (ADD: set by the
+                              * server when queued) */
+    const char *const *urls; /* ADD, UPDATE: peer URLs, kept until cb */
+    unsigned n_urls;
     server_propose_fn *cb; /* called once, later, on the loop */
     void *arg;             /* borrowed; for cb */
     /* results, valid in cb */
-    int rc;                       /* CN_OK (see res.ecode), CN_ENOMEM,
-                                   * CN_ESHUTDOWN, or CN_ESTOPPED: the log
-                                   * failed, the write is refused (its
-                                   * outcome after a restart is unknown) */
-    struct store_result res;      /* the caller closes it after cb */
-    uint64_t raft_index;          /* X-Raft-Index of the applied command */
-    uint64_t raft_term;           /* X-Raft-Term */
-    uint64_t wal_seq;             /* private: its log record number */
-    struct server_proposal *next; /* private: queue / wait list */
+    int rc;                  /* CN_OK (see res.ecode / member_err),
+                              * CN_ENOMEM, CN_ESHUTDOWN, CN_ETIMEDOUT
+                              * (no commit within the request timeout:
+                              * no leader, or it was lost; the outcome
+                              * is unknown), or CN_ESTOPPED: the log
+                              * failed, the write is refused */
+    int member_err;          /* enum server_member_err */
+    struct store_result res; /* the caller closes it after cb */
+    uint64_t raft_index;     /* X-Raft-Index of the applied command */
+    uint64_t raft_term;      /* X-Raft-Term */
+    /* private */
+    uint64_t req_id;              /* unique per member, across restarts */
+    uint64_t deadline_ms;         /* monotonic ms: fail with ETIMEDOUT */
+    int sent;                     /* proposed or forwarded to a leader */
+    struct server_proposal *next; /* queue / in-flight list */
+    struct server_proposal *prev;
 };
 
 /* Queues p for the log and apply. Returns CN_OK (cb will run),
  * CN_ESHUTDOWN while stopping, or CN_ESTOPPED once the log has failed (cb
  * will not run; server_write_refusal() says why). */
 int server_propose(struct server *srv, struct server_proposal *p);
+
+/* ---- linearizable reads (ReadIndex) ---- */
+struct server_read;
+typedef void server_read_fn(struct server_read *rd);
+/* Allocated by the caller, kept until cb. */
+struct server_read {
+    server_read_fn *cb; /* called once, later, on the loop */
+    void *arg;          /* borrowed; for cb */
+    int rc;             /* in cb: CN_OK (the local store now reflects every
+                         * write committed before the call), CN_ETIMEDOUT
+                         * (no leader confirmed it in time), CN_ESHUTDOWN */
+    /* private */
+    uint64_t cookie;
+    uint64_t index;
+    uint64_t deadline_ms;
+    int state;
+    struct server_read *next;
+};
+/* Waits until this member has applied everything committed cluster-wide
+ * when the call was made (Raft ReadIndex through the leader; no log
+ * entry). Returns CN_OK (cb will run) or CN_ESHUTDOWN. */
+int server_read_index(struct server *srv, struct server_read *rd);
 
 /* Reads path from the store (GET). res is zero-initialised by the caller
  * and closed by it. Returns CN_OK or CN_ENOMEM. */
@@ -180,8 +232,31 @@ uint64_t server_raft_index(const struct server *srv);
  * server_free. */
 const char *server_write_refusal(const struct server *srv);
 uint64_t server_raft_term(const struct server *srv);
-/* Member id (from the peer URLs and the cluster token) and cluster id
- * (from every initial member id); deterministic on every member. */
+/* Cluster state. */
+uint64_t server_leader_id(const struct server *srv); /* 0: none known */
+int server_is_leader(const struct server *srv);
+/* The member table (valid until the next loop iteration). */
+struct server_members;
+const struct server_members *server_members_table(const struct server *srv);
+/* Driver counters for /v2/stats/self. */
+struct server_raft_stats {
+    uint64_t append_sent; /* AppendEntries sent */
+    uint64_t append_recv; /* AppendEntries received */
+    double send_pkg_rate; /* per second, last interval */
+    double send_bytes_rate;
+    double recv_pkg_rate;
+    double recv_bytes_rate;
+    int64_t leader_since_ns; /* unix ns when the current leader was seen */
+};
+void server_raft_stats_get(const struct server *srv,
+                           struct server_raft_stats *st);
+/* Per-peer link figures for /v2/stats/leader (CN_OK or CN_ENOTFOUND). */
+struct server_peer_stats;
+int server_peer_stats_get(const struct server *srv, uint64_t id,
+                          struct server_peer_stats *st);
+
+/* Member and cluster IDs, computed as etcd 3.4 computes them at bootstrap
+ * (server_member_id.h) and kept in the data dir from then on. */
 uint64_t server_member_id(const struct server *srv);
 uint64_t server_cluster_id(const struct server *srv);
 /* Wall clock, unix ns (or the test clock), and a monotonic clock in ns. */
@@ -189,11 +264,6 @@ int64_t server_now_ns(const struct server *srv);
 int64_t server_mono_ns(const struct server *srv);
 /* Unix ns when this server started (stats/self). */
 int64_t server_start_ns(const struct server *srv);
-
-/* The id etcd-style code derives for a member: a 64-bit hash of its sorted
- * peer URLs and the cluster token. urls borrowed. */
-uint64_t server_compute_member_id(const struct cn_url_list *peer_urls,
-                                  const char *cluster_token);
 
 /* ---- tests and the fuzzer (no sockets needed) ---- */
 

@@ -8,7 +8,10 @@
 
 #include <uv.h>
 
+#include "raft/raft.h"
 #include "server.h"
+#include "server_members.h"
+#include "server_peer.h"
 #include "wal/wal.h"
 
 /* CN_LOG in base/cn_log.h names its macro parameter "level", which also
@@ -54,6 +57,24 @@ enum {
     SERVER_SNAP_MARKED,
 };
 
+/* Peer message types of the driver, beside Raft's (1..RAFT_MSG_TYPE_MAX). */
+enum {
+    SERVER_MSG_FORWARD = 32,      /* follower -> leader: commands to propose */
+    SERVER_MSG_FORWARD_NACK = 33, /* leader -> follower: not proposed */
+    SERVER_MSG_READ = 34,         /* follower -> leader: ReadIndex request */
+    SERVER_MSG_READ_RESP = 35,    /* leader -> follower: its result */
+};
+
+/* Internal proposal ops beside enum server_op. */
+#define SERVER_OP_ATTR 16 /* publish this member's name and client URLs */
+
+/* A ReadIndex the leader runs for a follower. */
+struct server_remote_read {
+    uint64_t from;
+    uint64_t their_cookie;
+    uint64_t my_cookie;
+};
+
 /* id -> watch, open addressing with linear probing, backward-shift
  * deletion; capacity a power of two, at most half full. */
 struct server_watch_map {
@@ -77,16 +98,48 @@ struct server {
     struct server_proposal sync_prop; /* the expiry SYNC in flight */
     int sync_pending;
     uint64_t raft_index; /* applied log index */
-    uint64_t raft_term;
+    uint64_t raft_term;  /* current term */
+    /* raft (server_raft.c) */
+    struct raft *raft;
+    struct server_members members;
+    struct server_peers *peers;
+    uint64_t leader_id;
+    int role;
+    int in_step;
+    int last_step_rc; /* raft_step's result in the last raft_step_event */
+    uint64_t req_seq;
+    struct server_proposal *fl_head; /* in flight: proposed, forwarded or */
+    struct server_proposal *fl_tail; /* waiting for a leader, by req_id */
+    struct server_read *reads;       /* pending linearizable reads */
+    uint64_t read_seq;
+    struct server_remote_read *rreads;
+    size_t n_rreads;
+    size_t cap_rreads;
+    struct cn_buf prop_enc; /* scratch: proposals being encoded */
+    struct cn_buf msg_enc;  /* scratch: one peer message */
+    struct cn_buf hold;     /* messages held until hold_seq is durable */
+    uint64_t hold_seq;
+    uv_timer_t tick_timer;
+    uv_timer_t house_timer;
+    uv_timer_t stop_timer;
+    int stop_transfer; /* graceful stop: leadership moving away */
+    uint64_t request_timeout_ms;
+    struct server_proposal attr_prop; /* publishing our attributes */
+    int attr_state;                   /* 0 to do, 1 in flight, 2 done */
+    int removed_self;                 /* this member was removed */
+    uint64_t snap_applied_index;      /* installed snapshot awaiting its */
+    uint64_t snap_applied_seq;        /* marker's fsync (0: none) */
+    struct server_raft_stats rstats;
+    uint64_t rate_last_ms;
+    uint64_t rate_sent_msgs, rate_sent_bytes, rate_recv_msgs, rate_recv_bytes;
+    uint64_t sent_msgs, sent_bytes, recv_msgs, recv_bytes;
     /* durability (server_wal.c) */
-    const struct cn_fs *fs;            /* posix, or fs_nosync */
-    struct cn_fs fs_nosync;            /* --unsafe-no-fsync: syncs do nothing */
-    struct cn_fs_file *wal_lock;       /* <data-dir>/LOCK */
-    struct wal *wal;                   /* NULL until opened */
-    struct cn_buf enc;                 /* scratch: one encoded command */
-    uint64_t last_index;               /* last index appended to the log */
-    struct server_proposal *wait_head; /* appended, waiting for fsync */
-    struct server_proposal *wait_tail;
+    const struct cn_fs *fs;         /* posix, or fs_nosync */
+    struct cn_fs fs_nosync;         /* --unsafe-no-fsync: syncs do nothing */
+    struct cn_fs_file *wal_lock;    /* <data-dir>/LOCK */
+    struct wal *wal;                /* NULL until opened */
+    struct cn_buf enc;              /* scratch: one log record payload */
+    uint64_t last_index;            /* last index appended to the log */
     uv_work_t batch_work;           /* runs wal_batch_run */
     struct wal_batch *batch;        /* in flight; NULL: none */
     int batch_rc;                   /* wal_batch_run's result */
@@ -95,8 +148,9 @@ struct server {
     int snap_state;                 /* SERVER_SNAP_* */
     uint64_t snap_index;            /* index of the newest snapshot */
     uint64_t snap_save_index;       /* the one being saved */
-    uint64_t snap_marker_seq;       /* record number of its marker */
-    struct cn_buf snap_buf;         /* its payload while SAVING */
+    uint64_t snap_save_term;
+    uint64_t snap_marker_seq; /* record number of its marker */
+    struct cn_buf snap_buf;   /* its payload while SAVING */
     uv_work_t snap_work;
     int snap_rc;
     char snap_errmsg[CN_ERRMSG_SIZE];
@@ -126,24 +180,64 @@ struct server {
 };
 
 /* server_wal.c */
-/* Locks the data dir, opens the log and restores the store from the
- * newest snapshot and the entries after it. CN_ELOCKED, CN_ECORRUPT,
- * CN_EVERSION, CN_EIO, CN_ENOSPC, CN_ENOMEM with errmsg set. */
+/* Locks the data dir, opens the log and hands what it recovered to
+ * server_raft_boot. CN_ELOCKED, CN_ECORRUPT, CN_EVERSION, CN_EIO,
+ * CN_ENOSPC, CN_ENOMEM with errmsg set. */
 int server_wal_open(struct server *srv, char errmsg[CN_ERRMSG_SIZE]);
 /* Closes the log and releases the lock (no batch may be in flight). */
 void server_wal_close(struct server *srv);
-/* Appends the queued proposals to the log and moves them to the wait
- * list; then, on the loop, starts a batch if none is in flight, or, when
- * the loop is not running (tests), syncs and applies at once. */
-void server_wal_flush(struct server *srv);
-/* Fails every waiting and queued proposal with rc (shutdown). */
-void server_wal_fail_all(struct server *srv, int rc);
+/* Starts a batch with everything appended (on the loop), or, when the
+ * loop is not running (tests), syncs at once. */
+void server_wal_kick(struct server *srv);
+/* The log failed (rc): refuse writes from now on, say so once. */
+void server_wal_failed(struct server *srv, int rc);
+/* Starts a snapshot if --snapshot-count entries were applied since the
+ * last one. */
+void server_snap_maybe_start(struct server *srv);
+/* Writes the encoded snapshot data (index, term) durably and appends its
+ * marker (a snapshot received from the leader, or the bootstrap one);
+ * *seq gets the marker's record number. */
+int server_wal_install(struct server *srv, uint64_t index, uint64_t term,
+                       struct cn_slice data, uint64_t *seq);
+
+/* server_raft.c */
+/* Builds the Raft core from what the log recovered: a new member
+ * bootstraps (static list, discovery, or joining), a restarted one
+ * restores. Applies nothing yet (server_raft_start does). */
+int server_raft_boot(struct server *srv, struct wal_recovery *rec,
+                     char errmsg[CN_ERRMSG_SIZE]);
+/* First step after boot: applies the committed log; a single voter
+ * campaigns at once. */
+void server_raft_start(struct server *srv);
+/* Starts the peer transport and the Raft timers (server_run). */
+int server_raft_run(struct server *srv, char errmsg[CN_ERRMSG_SIZE]);
+/* Stops timers and closes the transport (server_stop). */
+void server_raft_stop(struct server *srv);
+void server_raft_free(struct server *srv);
+/* A batch made everything up to pos durable. */
+void server_raft_persisted(struct server *srv, const struct wal_pos *pos);
+/* A snapshot taken here is durable (its marker synced). */
+void server_raft_snapshot_taken(struct server *srv, uint64_t index,
+                                struct cn_slice data);
+/* Encodes the snapshot data of the current state at the applied index. */
+int server_raft_snapshot_data(struct server *srv, struct cn_buf *out,
+                              uint64_t *term);
+/* Proposes or forwards the queued proposals and reads. */
+void server_raft_flush(struct server *srv);
+/* Fails every queued and in-flight proposal (and, unless rc is
+ * CN_ESTOPPED, every read) with rc. */
+void server_raft_fail_all(struct server *srv, int rc);
+/* Graceful stop: hand leadership over first. Returns 1 if a transfer
+ * started (server_stop follows when it ends). */
+int server_raft_transfer_before_stop(struct server *srv);
 
 /* server.c */
-/* Applies one proposal whose entry is durable and answers it. */
-void server_apply_durable(struct server *srv, struct server_proposal *p);
 /* Runs server_flush at the end of this loop iteration. */
 void server_schedule_flush(struct server *srv);
+/* Hands the store's watch deliveries to their watchers. */
+void server_deliver(struct server *srv);
+/* Ends every watch (the store was replaced by a snapshot). */
+void server_end_watches(struct server *srv);
 
 /* server_net.c */
 int server_net_listen(struct server *srv, char errmsg[CN_ERRMSG_SIZE]);

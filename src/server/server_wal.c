@@ -1,34 +1,27 @@
 /*
- * server_wal.c: the node's durability. Data dir lock, recovery at start,
- * group commit of proposals through the write-ahead log (src/wal), periodic
+ * server_wal.c: the node's durability. Data dir lock, opening the log,
+ * group commit of what the Raft driver appends (server_raft.c), periodic
  * snapshots with purge, and the sticky stop after a failed write.
  *
- * Proposal states (QUEUED is server.c's queue):
- *
- *   QUEUED --server_wal_flush: wal_append_entry--> WAITING (srv->wait_*)
- *   QUEUED --append fails (ENOMEM, log stopped)--> cb with the error
- *   WAITING --the batch holding its record ends well--> APPLIED --> cb
- *   WAITING --that batch fails--> cb with CN_ESTOPPED (and every later
- *            proposal is refused: the log never takes a write again)
- *
  * Batches (docs/wal-format.md, driver contract): at most one in flight.
- * server_wal_flush appends the loop iteration's proposals and, when no
- * batch is in flight, hands everything appended to a batch that
- * wal_batch_run writes and fdatasyncs on the thread pool. The after-work
- * callback (on the loop) ends the batch, applies and answers every
- * proposal the batch made durable, in log order, and at once starts the
+ * The driver appends records (hard states, entries, snapshot markers) as
+ * Raft asks and calls server_wal_kick; when no batch is in flight,
+ * everything appended goes to a batch that wal_batch_run writes and
+ * fdatasyncs on the thread pool. The after-work callback (on the loop)
+ * ends the batch, tells the driver what is durable (server_raft_persisted:
+ * Raft's PERSISTED event, held messages released) and at once starts the
  * next batch with whatever was appended during the fsync: group commit
- * without a timer. Nothing is applied before it is durable, so the store
- * index each command takes depends on the log order only, and replaying
- * the log at start rebuilds the same store.
+ * without a timer.
  *
- * When the loop is not running (unit tests, the fuzzer), server_flush
- * syncs on the calling thread instead (wal_sync) and applies at once.
+ * When the loop is not running (unit tests, the fuzzer), server_wal_kick
+ * syncs on the calling thread instead (wal_sync).
  *
- * Snapshots, every --snapshot-count applied entries: store_snapshot_save on
- * the loop, wal_snap_save on the thread pool (serving goes on), then on the
- * loop the marker is appended; when the batch holding the marker has ended,
- * wal_purge applies --max-snapshots and --max-wals.
+ * Snapshots, every --snapshot-count applied entries: the snapshot data
+ * (Raft metadata, members, store) is encoded on the loop, wal_snap_save
+ * runs on the thread pool (serving goes on), then on the loop the marker
+ * is appended; when the batch holding the marker has ended, Raft is told
+ * (SNAPSHOT_TAKEN: it compacts its log) and wal_purge applies
+ * --max-snapshots and --max-wals.
  */
 #include "server_int.h"
 
@@ -38,9 +31,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static void server_wal_kick(struct server *srv);
-static void server_snap_maybe_start(struct server *srv);
 
 /* ---- --unsafe-no-fsync: the posix table without syncs ---- */
 
@@ -78,61 +68,6 @@ static int mkdir_p(const char *path, char errmsg[CN_ERRMSG_SIZE])
         }
         tmp[i] = c;
     }
-    return CN_OK;
-}
-
-/* Loads the snapshot and replays the entries after it into the store. */
-static int server_restore(struct server *srv, const struct wal_recovery *rec,
-                          char errmsg[CN_ERRMSG_SIZE])
-{
-    if (!rec->created && rec->member_id != 0 && rec->cluster_id != 0) {
-        /* A restarted member keeps the identity its log was made with. */
-        srv->member_id = rec->member_id;
-        srv->cluster_id = rec->cluster_id;
-    }
-    int rc;
-    if (rec->snap_index != 0) {
-        rc = store_snapshot_load(srv->store, rec->snap_data.data,
-                                 rec->snap_data.len);
-        if (rc != CN_OK) {
-            snprintf(errmsg, CN_ERRMSG_SIZE,
-                     "snapshot at index %llu cannot be loaded (%s); restore "
-                     "this member from a backup, or remove its data dir and "
-                     "re-add it to the cluster",
-                     (unsigned long long)rec->snap_index, cn_strerror(rc));
-            return rc;
-        }
-    }
-    uint64_t index = rec->snap_index;
-    for (size_t i = 0; i < rec->entry_count; i++) {
-        const struct wal_entry *e = &rec->entries[i];
-        struct store_cmd cmd;
-        struct store_result res;
-        memset(&res, 0, sizeof(res));
-        rc = store_cmd_decode(e->data, e->len, &cmd);
-        if (rc == CN_OK)
-            rc = store_apply(srv->store, &cmd, &res);
-        store_result_close(&res);
-        if (rc != CN_OK) {
-            snprintf(errmsg, CN_ERRMSG_SIZE,
-                     "log entry %llu cannot be applied (%s); restore this "
-                     "member from a backup, or remove its data dir and "
-                     "re-add it to the cluster",
-                     (unsigned long long)e->index, cn_strerror(rc));
-            return rc;
-        }
-        index = e->index;
-    }
-    srv->raft_index = index;
-    srv->last_index = index;
-    srv->snap_index = rec->snap_index;
-    SRV_LOG(&srv->logger, CN_LOG_INFO,
-            "%s data dir %s: snapshot_index=%llu replayed=%zu "
-            "applied_index=%llu store_index=%llu",
-            rec->created ? "created" : "recovered", srv->cfg.data_dir,
-            (unsigned long long)rec->snap_index, rec->entry_count,
-            (unsigned long long)index,
-            (unsigned long long)store_index(srv->store));
     return CN_OK;
 }
 
@@ -184,7 +119,7 @@ int server_wal_open(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     }
     if (rec.notes[0] != '\0')
         SRV_LOG(&srv->logger, CN_LOG_WARN, "recovery: %s", rec.notes);
-    rc = server_restore(srv, &rec, errmsg);
+    rc = server_raft_boot(srv, &rec, errmsg);
     wal_recovery_close(&rec);
     if (rc != CN_OK)
         goto err_after_open;
@@ -219,89 +154,23 @@ const char *server_write_refusal(const struct server *srv)
     return srv->wal_failed ? srv->wal_cause : NULL;
 }
 
-/* ---- proposals ---- */
+/* ---- batches ---- */
 
-static void server_fail_proposal(struct server *srv, struct server_proposal *p,
-                                 int rc)
+void server_wal_failed(struct server *srv, int rc)
 {
-    srv->stats.proposals_pending--;
-    srv->stats.proposals_failed++;
-    p->rc = rc;
-    p->raft_index = srv->raft_index;
-    p->raft_term = srv->raft_term;
-    p->cb(p);
-}
-
-/* Fails every proposal waiting for the log, then every queued one. */
-void server_wal_fail_all(struct server *srv, int rc)
-{
-    while (srv->wait_head != NULL) {
-        struct server_proposal *p = srv->wait_head;
-        srv->wait_head = p->next;
-        if (srv->wait_head == NULL)
-            srv->wait_tail = NULL;
-        p->next = NULL;
-        server_fail_proposal(srv, p, rc);
-    }
-    while (srv->queue_head != NULL) {
-        struct server_proposal *p = srv->queue_head;
-        srv->queue_head = p->next;
-        if (srv->queue_head == NULL)
-            srv->queue_tail = NULL;
-        p->next = NULL;
-        server_fail_proposal(srv, p, rc);
-    }
-}
-
-static int server_wal_append_one(struct server *srv, struct server_proposal *p)
-{
-    cn_buf_reset(&srv->enc);
-    int rc = store_cmd_encode(&p->cmd, &srv->enc);
-    if (rc != CN_OK)
-        return rc;
-    uint64_t index = srv->last_index + 1;
-    struct cn_slice payload = {srv->enc.data, srv->enc.len};
-    rc = wal_append_entry(srv->wal, index, srv->raft_term, payload);
-    if (rc != CN_OK)
-        return rc;
-    struct wal_pos pos;
-    wal_appended(srv->wal, &pos);
-    p->wal_seq = pos.seq;
-    p->raft_index = index;
-    srv->last_index = index;
-    srv->stats.wal_entries++;
-    return CN_OK;
-}
-
-/* The log failed: refuse writes from now on, say so once. */
-static void server_wal_failed(struct server *srv, int rc)
-{
-    if (!srv->wal_failed) {
-        srv->wal_failed = 1;
-        SRV_LOG(&srv->logger, CN_LOG_ERROR,
-                "write-ahead log failed, refusing every write from now on "
-                "(reads go on; restart once the disk is fixed): %s",
-                wal_errmsg(srv->wal)[0] != '\0' ? wal_errmsg(srv->wal)
-                                                : cn_strerror(rc));
-        snprintf(srv->wal_cause, sizeof(srv->wal_cause),
-                 "etcdserver: disk write failed (%s); this member takes no "
-                 "writes until it is restarted",
-                 cn_strerror(rc == CN_ESTOPPED ? CN_EIO : rc));
-    }
-    server_wal_fail_all(srv, CN_ESTOPPED);
-}
-
-/* Applies and answers every waiting proposal whose record is durable. */
-static void server_wal_complete(struct server *srv, uint64_t seq)
-{
-    while (srv->wait_head != NULL && srv->wait_head->wal_seq <= seq) {
-        struct server_proposal *p = srv->wait_head;
-        srv->wait_head = p->next;
-        if (srv->wait_head == NULL)
-            srv->wait_tail = NULL;
-        p->next = NULL;
-        server_apply_durable(srv, p);
-    }
+    if (srv->wal_failed)
+        return;
+    srv->wal_failed = 1;
+    SRV_LOG(&srv->logger, CN_LOG_ERROR,
+            "write-ahead log failed, refusing every write from now on "
+            "(reads go on; restart once the disk is fixed): %s",
+            wal_errmsg(srv->wal)[0] != '\0' ? wal_errmsg(srv->wal)
+                                            : cn_strerror(rc));
+    snprintf(srv->wal_cause, sizeof(srv->wal_cause),
+             "etcdserver: disk write failed (%s); this member takes no "
+             "writes until it is restarted",
+             cn_strerror(rc == CN_ESTOPPED ? CN_EIO : rc));
+    server_raft_fail_all(srv, CN_ESTOPPED);
 }
 
 static void server_snap_purge(struct server *srv)
@@ -309,6 +178,9 @@ static void server_snap_purge(struct server *srv)
     srv->snap_state = SERVER_SNAP_IDLE;
     srv->snap_index = srv->snap_save_index;
     srv->stats.snapshots++;
+    struct cn_slice data = {srv->snap_buf.data, srv->snap_buf.len};
+    server_raft_snapshot_taken(srv, srv->snap_save_index, data);
+    cn_buf_close(&srv->snap_buf); /* can be large: not kept */
     struct wal_purge_result pr = {0, 0};
     char why[CN_ERRMSG_SIZE] = "";
     int rc = wal_purge(srv->wal, &pr, why);
@@ -334,7 +206,7 @@ static void server_wal_done(struct server *srv, int rc,
         return;
     }
     srv->stats.wal_batches++;
-    server_wal_complete(srv, pos->seq);
+    server_raft_persisted(srv, pos);
     if (srv->snap_state == SERVER_SNAP_MARKED &&
         pos->seq >= srv->snap_marker_seq)
         server_snap_purge(srv);
@@ -344,13 +216,12 @@ static void server_wal_done(struct server *srv, int rc,
 /* Without a running loop: make everything appended durable now. */
 static void server_wal_sync_now(struct server *srv)
 {
-    if (srv->wal_failed ||
-        (srv->wait_head == NULL && wal_pending_bytes(srv->wal) == 0))
+    if (srv->wal_failed || wal_pending_bytes(srv->wal) == 0)
         return;
     struct wal_pos pos;
     int rc = wal_sync(srv->wal, &pos);
     if (rc == CN_ENOMEM) {
-        server_wal_fail_all(srv, CN_ENOMEM);
+        SRV_LOG(&srv->logger, CN_LOG_WARN, "log sync: out of memory");
         return;
     }
     server_wal_done(srv, rc, &pos);
@@ -375,19 +246,24 @@ static void on_batch_done(uv_work_t *req, int status)
     server_wal_kick(srv);
 }
 
-/* Starts a batch with everything appended, unless one is in flight. */
-static void server_wal_kick(struct server *srv)
+void server_wal_kick(struct server *srv)
 {
-    if (srv->batch != NULL || srv->wal_failed)
+    if (srv->wal == NULL || srv->wal_failed)
+        return;
+    if (!srv->handles_started) {
+        /* Loops: a sync may let Raft append more (its no-op, a commit). */
+        for (int i = 0;
+             i < 16 && wal_pending_bytes(srv->wal) > 0 && !srv->wal_failed; i++)
+            server_wal_sync_now(srv);
+        return;
+    }
+    if (srv->batch != NULL)
         return;
     struct wal_batch *b = NULL;
     int rc = wal_batch_begin(srv->wal, &b);
     if (rc == CN_ENOMEM) {
         SRV_LOG(&srv->logger, CN_LOG_WARN, "log batch: out of memory");
-        if (srv->stopping)
-            server_wal_fail_all(srv, CN_ENOMEM);
-        else
-            server_schedule_flush(srv); /* try again next iteration */
+        server_schedule_flush(srv); /* try again next iteration */
         return;
     }
     if (rc != CN_OK) {
@@ -403,32 +279,25 @@ static void server_wal_kick(struct server *srv)
     CN_ASSERT(rc == 0);
 }
 
-void server_wal_flush(struct server *srv)
+int server_wal_install(struct server *srv, uint64_t index, uint64_t term,
+                       struct cn_slice data, uint64_t *seq)
 {
-    struct server_proposal *p = srv->queue_head;
-    srv->queue_head = srv->queue_tail = NULL;
-    while (p != NULL) {
-        struct server_proposal *next = p->next;
-        p->next = NULL;
-        int rc = srv->wal_failed ? CN_ESTOPPED : server_wal_append_one(srv, p);
-        if (rc == CN_OK) {
-            if (srv->wait_tail != NULL)
-                srv->wait_tail->next = p;
-            else
-                srv->wait_head = p;
-            srv->wait_tail = p;
-        } else {
-            if (rc != CN_ESTOPPED)
-                SRV_LOG(&srv->logger, CN_LOG_WARN, "log append failed: %s",
-                        cn_strerror(rc));
-            server_fail_proposal(srv, p, rc);
-        }
-        p = next;
+    char why[CN_ERRMSG_SIZE] = "";
+    int rc = wal_snap_save(srv->wal, index, term, data, why);
+    if (rc == CN_OK)
+        rc = wal_append_snapshot(srv->wal, index, term);
+    if (rc != CN_OK) {
+        SRV_LOG(&srv->logger, CN_LOG_ERROR,
+                "cannot save the snapshot at index %llu from the leader: %s",
+                (unsigned long long)index, why[0] ? why : cn_strerror(rc));
+        return rc;
     }
-    if (srv->handles_started)
-        server_wal_kick(srv);
-    else
-        server_wal_sync_now(srv);
+    struct wal_pos pos;
+    wal_appended(srv->wal, &pos);
+    *seq = pos.seq;
+    if (srv->snap_index < index)
+        srv->snap_index = index;
+    return CN_OK;
 }
 
 /* ---- snapshots ---- */
@@ -437,21 +306,21 @@ static void on_snap_work(uv_work_t *req)
 {
     struct server *srv = req->data;
     struct cn_slice data = {srv->snap_buf.data, srv->snap_buf.len};
-    srv->snap_rc = wal_snap_save(srv->wal, srv->snap_save_index, srv->raft_term,
-                                 data, srv->snap_errmsg);
+    srv->snap_rc = wal_snap_save(srv->wal, srv->snap_save_index,
+                                 srv->snap_save_term, data, srv->snap_errmsg);
 }
 
 static void on_snap_done(uv_work_t *req, int status)
 {
     struct server *srv = req->data;
     (void)status;
-    cn_buf_close(&srv->snap_buf); /* can be large: not kept */
     uint64_t index = srv->snap_save_index;
     int rc = srv->snap_rc;
     if (rc == CN_OK && !srv->wal_failed)
-        rc = wal_append_snapshot(srv->wal, index, srv->raft_term);
+        rc = wal_append_snapshot(srv->wal, index, srv->snap_save_term);
     if (rc != CN_OK) {
         /* Not sticky: the older snapshots and the log are intact. */
+        cn_buf_close(&srv->snap_buf);
         srv->snap_state = SERVER_SNAP_IDLE;
         srv->snap_index = index; /* next try after --snapshot-count more */
         if (!srv->wal_failed)
@@ -465,20 +334,18 @@ static void on_snap_done(uv_work_t *req, int status)
     wal_appended(srv->wal, &pos);
     srv->snap_marker_seq = pos.seq;
     srv->snap_state = SERVER_SNAP_MARKED;
-    if (srv->handles_started)
-        server_wal_kick(srv);
-    else
-        server_wal_sync_now(srv);
+    server_wal_kick(srv);
 }
 
-static void server_snap_maybe_start(struct server *srv)
+void server_snap_maybe_start(struct server *srv)
 {
     uint64_t every = srv->cfg.snapshot_count;
     if (every == 0 || srv->snap_state != SERVER_SNAP_IDLE || srv->wal_failed ||
-        srv->raft_index < srv->snap_index + every)
+        srv->in_step || srv->raft_index < srv->snap_index + every)
         return;
     cn_buf_reset(&srv->snap_buf);
-    int rc = store_snapshot_save(srv->store, &srv->snap_buf);
+    uint64_t term = 0;
+    int rc = server_raft_snapshot_data(srv, &srv->snap_buf, &term);
     if (rc != CN_OK) {
         SRV_LOG(&srv->logger, CN_LOG_WARN, "snapshot at index %llu: %s",
                 (unsigned long long)srv->raft_index, cn_strerror(rc));
@@ -487,6 +354,7 @@ static void server_snap_maybe_start(struct server *srv)
         return;
     }
     srv->snap_save_index = srv->raft_index;
+    srv->snap_save_term = term;
     srv->snap_state = SERVER_SNAP_SAVING;
     srv->snap_errmsg[0] = '\0';
     srv->snap_work.data = srv;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_cfg.h"
 #include "http/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -85,6 +86,7 @@ static void setup(void)
     strcpy(cfg.name, "fuzz");
     strcpy(cfg.data_dir, dir);
     strcpy(cfg.initial_cluster_token, "fuzz");
+    test_cfg_single_member(&cfg);
     cfg.max_request_bytes = 8192;
     cfg.unsafe_no_fsync = 1;
     char errmsg[CN_ERRMSG_SIZE];

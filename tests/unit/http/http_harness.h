@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "test_cfg.h"
 #include "http/http_int.h"
 #include "tap.h"
 
@@ -84,6 +85,7 @@ static inline void env_init(struct env *e)
     strcpy(cfg.name, "t1");
     strcpy(cfg.data_dir, e->dir);
     strcpy(cfg.initial_cluster_token, "tok");
+    test_cfg_single_member(&cfg);
     cfg.max_request_bytes = 4096;
     cfg.advertise_client_urls.count = 1;
     strcpy(cfg.advertise_client_urls.urls[0].raw, "http://127.0.0.1:1");

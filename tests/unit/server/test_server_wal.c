@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test_cfg.h"
 #include "server/server_int.h"
 #include "tap.h"
 
@@ -23,6 +24,7 @@ static void env_cfg(struct env *e, int no_fsync, uint64_t snapshot_count)
     strcpy(e->cfg.name, "t1");
     strcpy(e->cfg.data_dir, e->dir);
     strcpy(e->cfg.initial_cluster_token, "tok");
+    test_cfg_single_member(&e->cfg);
     e->cfg.max_request_bytes = 4096;
     e->cfg.unsafe_no_fsync = no_fsync;
     e->cfg.snapshot_count = snapshot_count;
@@ -144,6 +146,11 @@ TEST(server_wal_answers_from_the_log_and_restores_after_restart)
     struct env e;
     env_init(&e, 0, 0);
     loop_mode(e.srv);
+    /* Raft's entries before the first write: the bootstrap snapshot (1)
+     * and the leader's no-op (2), made durable at start. */
+    uint64_t base = server_raft_index(e.srv);
+    uint64_t batches = e.srv->stats.wal_batches;
+    CHECK_EQ(base, 2);
     static struct put ws[40];
     char k[32], v[32];
     for (int i = 0; i < 40; i++) {
@@ -166,18 +173,19 @@ TEST(server_wal_answers_from_the_log_and_restores_after_restart)
     run_until_done(e.srv, late, 10);
     for (int i = 0; i < 40; i++) {
         CHECK_EQ(ws[i].rc, CN_OK);
-        CHECK_EQ(ws[i].index, (uint64_t)i + 1); /* log order = index */
-        CHECK_EQ(ws[i].batches_at_cb, 1);
+        CHECK_EQ(ws[i].index, base + (uint64_t)i + 1); /* log order */
+        CHECK_EQ(ws[i].batches_at_cb, batches + 1);
     }
     for (int i = 0; i < 10; i++) {
-        CHECK_EQ(late[i].index, (uint64_t)i + 41);
-        CHECK_EQ(late[i].batches_at_cb, 2); /* one fsync for all ten */
+        CHECK_EQ(late[i].index, base + (uint64_t)i + 41);
+        CHECK_EQ(late[i].batches_at_cb, batches + 2); /* one fsync, ten */
     }
-    CHECK_EQ(server_raft_index(e.srv), 50);
+    CHECK_EQ(server_raft_index(e.srv), base + 50);
     server_free(e.srv);
-    /* Restart: the store is rebuilt from the log, indexes continue. */
+    /* Restart: the store is rebuilt from the log, indexes continue (the
+     * restarted leader appends its own no-op). */
     env_open(&e);
-    CHECK_EQ(server_raft_index(e.srv), 50);
+    CHECK_EQ(server_raft_index(e.srv), base + 51);
     CHECK_EQ(store_index(server_store(e.srv)), 50);
     CHECK(get_value(e.srv, "/k7", "v7"));
     CHECK(get_value(e.srv, "/late9", "L"));
@@ -185,7 +193,7 @@ TEST(server_wal_answers_from_the_log_and_restores_after_restart)
     REQUIRE_EQ(put(e.srv, &w, "/after", "A"), CN_OK);
     server_flush(e.srv); /* loop not running: synced and applied now */
     CHECK(w.done);
-    CHECK_EQ(w.index, 51);
+    CHECK_EQ(w.index, base + 52);
     server_free(e.srv);
     env_rm(&e);
 }
@@ -235,10 +243,12 @@ TEST(server_wal_failed_write_stops_writes_for_good_reads_go_on)
     CHECK(get_value(e.srv, "/a", "1"));
     CHECK(!get_value(e.srv, "/b", "2"));
     struct put w;
+    uint64_t at = server_raft_index(e.srv);
     REQUIRE_EQ(put(e.srv, &w, "/d", "4"), CN_OK);
     server_flush(e.srv);
     CHECK_EQ(w.rc, CN_OK);
-    CHECK_EQ(w.index, 2);
+    CHECK_EQ(w.index, at + 1);
+    CHECK_EQ(store_index(server_store(e.srv)), 2); /* /a, then /d */
     server_free(e.srv);
     env_rm(&e);
 }
@@ -269,13 +279,15 @@ TEST(server_wal_snapshots_every_count_purges_and_restores)
         server_flush(e.srv); /* one entry per sync */
         CHECK_EQ(ws[i].rc, CN_OK);
     }
-    CHECK_EQ(e.srv->stats.snapshots, 4); /* at 10, 20, 30, 40 */
-    CHECK_EQ(e.srv->snap_index, 40);
+    /* The bootstrap snapshot is at 1, the no-op at 2, the writes at 3..49:
+     * snapshots at 11, 21, 31, 41. */
+    CHECK_EQ(e.srv->stats.snapshots, 4);
+    CHECK_EQ(e.srv->snap_index, 41);
     CHECK_EQ(count_snaps(e.dir), 2); /* --max-snapshots 2 */
     server_free(e.srv);
     env_open(&e);
-    CHECK_EQ(e.srv->snap_index, 40);
-    CHECK_EQ(server_raft_index(e.srv), 47);
+    CHECK_EQ(e.srv->snap_index, 41);
+    CHECK_EQ(server_raft_index(e.srv), 50); /* and a new no-op */
     CHECK_EQ(store_index(server_store(e.srv)), 47);
     CHECK(get_value(e.srv, "/s0", "x"));
     CHECK(get_value(e.srv, "/s46", "x"));
