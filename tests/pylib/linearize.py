@@ -452,3 +452,35 @@ class History:
         h = cls()
         h.ops = [Op.from_dict(d) for d in json.loads(text)]
         return h
+
+
+def inject_stale_read(ops, rnd, process="stale"):
+    """A copy of ops plus one read that cannot be linearized: invoked just
+    after an acknowledged write w returned, it returns the value of an
+    earlier acknowledged write e (returned before w was invoked) that no
+    other operation ever writes. Once w has taken effect the register
+    cannot hold that value again, so every checker must reject the result.
+    Returns (new ops, injected op), or (ops, None) when the history has no
+    such pair of writes. For testing checkers on real histories."""
+    writers = {}
+    for o in ops:
+        v = o.value if o.kind == WRITE else o.new if o.kind == CAS else None
+        if v is not None:
+            writers[(o.key, v)] = writers.get((o.key, v), 0) + 1
+    acked = [o for o in ops if o.status == OK and o.kind in (WRITE, CAS)]
+    rnd.shuffle(acked)
+    for w in acked:
+        earlier = [e for e in ops if e.key == w.key and e.status == OK and
+                   e.kind in (WRITE, CAS) and e.ret < w.invoke]
+        if not earlier:
+            continue
+        e = max(earlier, key=lambda o: o.ret)
+        v = e.value if e.kind == WRITE else e.new
+        if writers[(e.key, v)] != 1 or v == (w.value if w.kind == WRITE
+                                              else w.new):
+            continue
+        t = w.ret + 1e-6
+        bad = Op(max(o.id for o in ops) + 1, process, w.key, READ,
+                 invoke=t, ret=t + 1e-6, status=OK, result=v)
+        return list(ops) + [bad], bad
+    return ops, None
