@@ -1,5 +1,6 @@
 """Three members behind the partition proxies (tests/pylib/netproxy.py):
 
+- the proxies' directed cuts, between this process and an echo process;
 - an isolated leader (the minority) refuses writes and quorum reads with
   etcd's error while the majority elects a leader and serves; once healed,
   the old leader catches up;
@@ -17,8 +18,11 @@ CAIRN_PARTITION_SEED its seed (default 1; "random" picks one and prints it).
 
 import json
 import os
+import queue
 import random
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -26,8 +30,10 @@ import time
 import pytest
 
 from pylib import httpraw
+from pylib.cluster import free_ports
 from pylib.linearize import (CAS, READ, WRITE, History, check,
                              inject_stale_read)
+from pylib.netproxy import Endpoint, PartitionNet
 from pylib.v2 import V2
 
 HEARTBEAT_MS, ELECTION_MS = 50, 500  # what Cluster.member_args passes
@@ -85,6 +91,146 @@ def converge(members, key, timeout=15.0):
             "members disagree on %s: %r" % (key, list(zip(
                 [s.name for s in members], nodes)))
         time.sleep(0.1)
+
+
+# ---- 0: the proxies themselves --------------------------------------------
+
+ECHO_MEMBER = r"""
+import socket, sys, threading
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(16)
+def serve(c):
+    for line in c.makefile("rb"):
+        print("got", line.decode().strip(), flush=True)
+        c.sendall(b"B:" + line)
+def accept():
+    while True:
+        c, _ = ls.accept()
+        threading.Thread(target=serve, args=(c,), daemon=True).start()
+threading.Thread(target=accept, daemon=True).start()
+print("ready", flush=True)
+for cmd in sys.stdin:
+    port, msg = cmd.split()
+    try:
+        s = socket.create_connection(("127.0.0.1", int(port)), timeout=1)
+        s.sendall(msg.encode() + b"\n")
+        d = s.recv(100)
+        print("reply", d.decode().strip() or "EOF", flush=True)
+    except socket.timeout:
+        print("reply TIMEOUT", flush=True)
+    except OSError:
+        print("reply RESET", flush=True)
+"""
+
+
+def test_partition_proxy_directed_cuts():
+    """Two members: this test process (T) and a small echo process (B),
+    each behind its proxy. A cut T->B refuses T's connections to B and
+    drops T's answers on B's connections to T; B's bytes still reach T."""
+    t_proxy, t_port, b_proxy, b_port = free_ports(4)
+    got_t = queue.Queue()  # lines T's own listener received
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", t_port))
+    ls.listen(16)
+
+    def t_serve():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            for line in c.makefile("rb"):
+                got_t.put(line.strip().decode())
+                c.sendall(b"T:" + line)
+            c.close()
+
+    threading.Thread(target=t_serve, daemon=True).start()
+    b = subprocess.Popen([sys.executable, "-c", ECHO_MEMBER, str(b_port)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         text=True, bufsize=1)
+    net = PartitionNet([Endpoint("T", t_proxy, t_port, os.getpid),
+                        Endpoint("B", b_proxy, b_port, lambda: b.pid)])
+    try:
+        assert b.stdout.readline().strip() == "ready"
+        net.start()
+
+        def t_dial(msg):
+            """T -> B's proxy: what T reads back."""
+            s = socket.create_connection(("127.0.0.1", b_proxy), timeout=1)
+            try:
+                s.sendall(msg.encode() + b"\n")
+                try:
+                    back = s.recv(100).decode().strip() or "EOF"
+                except socket.timeout:
+                    back = "TIMEOUT"
+                except OSError:
+                    back = "RESET"
+            finally:
+                s.close()
+            return back
+
+        def b_dial(msg):
+            """B -> T's proxy: B's report of the answer."""
+            b.stdin.write("%d %s\n" % (t_proxy, msg))
+            return b.stdout.readline().split(" ", 1)[1].strip()
+
+        def t_got():
+            try:
+                return got_t.get(timeout=0.5)
+            except queue.Empty:
+                return None
+
+        # healthy both ways
+        assert t_dial("x1") == "B:x1"
+        assert b.stdout.readline().strip() == "got x1"
+        assert b_dial("y1") == "T:y1" and t_got() == "y1"
+        assert net.stats["unknown_dialer"] == 0, net.stats
+
+        # an open connection T->B is closed by the cut
+        held = socket.create_connection(("127.0.0.1", b_proxy), timeout=2)
+        held.sendall(b"h1\n")
+        assert held.recv(100) == b"B:h1\n"
+        assert b.stdout.readline().strip() == "got h1"
+        net.cut("T", "B")
+        assert held.recv(100) == b"", "connection not closed by the cut"
+        held.close()
+        assert net.stats["closed_on_cut"] >= 1
+        # T's new connections to B are refused, nothing reaches B
+        assert t_dial("x2") in ("EOF", "RESET")
+        assert net.stats["refused"] == 1, net.stats
+        # B's connections to T: B's bytes arrive, T's answer is dropped
+        assert b_dial("y2") == "TIMEOUT"
+        assert t_got() == "y2"
+        assert net.stats["dropped"] > 0
+
+        net.heal("T", "B")
+        assert t_dial("x3") == "B:x3"
+        assert b.stdout.readline().strip() == "got x3"  # x2 never arrived
+        assert b_dial("y3") == "T:y3" and t_got() == "y3"
+
+        # the other direction
+        net.cut("B", "T")
+        assert t_dial("x4") == "TIMEOUT"  # T's bytes reach B, no answer
+        assert b.stdout.readline().strip() == "got x4"
+        assert b_dial("y4") in ("EOF", "RESET") and t_got() is None
+
+        # both ways
+        net.partition([["T"], ["B"]])
+        assert net.links() == [("B", "T"), ("T", "B")]
+        assert t_dial("x5") in ("EOF", "RESET")
+        assert b_dial("y5") in ("EOF", "RESET") and t_got() is None
+        net.heal_all()
+        assert t_dial("x6") == "B:x6"
+        assert b.stdout.readline().strip() == "got x6"
+        assert b_dial("y6") == "T:y6" and t_got() == "y6"
+    finally:
+        net.stop()
+        ls.close()
+        b.stdin.close()
+        b.kill()
+        b.wait()
 
 
 # ---- 1: the isolated leader ---------------------------------------------
