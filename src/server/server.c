@@ -423,12 +423,22 @@ void server_set_proto(struct server *srv, const struct server_proto *proto)
     srv->proto = *proto;
 }
 
+void server_serve_clients(struct server *srv)
+{
+    if (srv->serving || srv->stopping)
+        return;
+    srv->serving = 1;
+    int rc = server_net_listen(srv, srv->run_errmsg);
+    if (rc != CN_OK) {
+        srv->run_rc = rc;
+        server_stop(srv);
+    }
+}
+
 int server_run(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
 {
     signal(SIGPIPE, SIG_IGN);
-    int rc = server_net_listen(srv, errmsg);
-    if (rc != CN_OK)
-        return rc;
+    int rc;
     uv_timer_start(&srv->expire_timer, on_expire_timer,
                    CN_EXPIRE_SYNC_INTERVAL_MS, CN_EXPIRE_SYNC_INTERVAL_MS);
     uv_timer_start(&srv->deadline_timer, on_deadline_timer,
@@ -445,6 +455,10 @@ int server_run(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     if (srv->queue_head != NULL)
         server_schedule_flush(srv);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (srv->run_rc != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "%s", srv->run_errmsg);
+        return srv->run_rc;
+    }
     return CN_OK;
 }
 

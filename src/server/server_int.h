@@ -127,8 +127,11 @@ struct server {
     struct server_proposal attr_prop; /* publishing our attributes */
     int attr_state;                   /* 0 to do, 1 in flight, 2 done */
     int removed_self;                 /* this member was removed */
-    uint64_t snap_applied_index;      /* installed snapshot awaiting its */
-    uint64_t snap_applied_seq;        /* marker's fsync (0: none) */
+    int serving;                      /* client listeners opened */
+    int run_rc;                       /* server_run's result */
+    char run_errmsg[CN_ERRMSG_SIZE];
+    uint64_t snap_applied_index; /* installed snapshot awaiting its */
+    uint64_t snap_applied_seq;   /* marker's fsync (0: none) */
     struct server_raft_stats rstats;
     uint64_t rate_last_ms;
     uint64_t rate_sent_msgs, rate_sent_bytes, rate_recv_msgs, rate_recv_bytes;
@@ -238,6 +241,9 @@ void server_schedule_flush(struct server *srv);
 void server_deliver(struct server *srv);
 /* Ends every watch (the store was replaced by a snapshot). */
 void server_end_watches(struct server *srv);
+/* Opens the client listeners: once this member's attributes are
+ * committed, as etcd serves clients only once it has published them. */
+void server_serve_clients(struct server *srv);
 
 /* server_net.c */
 int server_net_listen(struct server *srv, char errmsg[CN_ERRMSG_SIZE]);

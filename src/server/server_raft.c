@@ -532,10 +532,16 @@ static void install_snapshot(struct server *srv, const struct raft_update *up)
     uint64_t self = srv->member_id;
     t.cluster_id = srv->members.cluster_id;
     srv->members = t;
-    if (srv->peers != NULL)
+    if (srv->peers != NULL) {
         for (unsigned i = 0; i < t.n; i++)
-            if (t.m[i].id != self)
-                peers_set(srv, &t.m[i], 1), peers_set(srv, &t.m[i], 0);
+            if (t.m[i].id != self) {
+                peers_set(srv, &t.m[i], 0);
+                peers_set(srv, &t.m[i], 1);
+            }
+        for (unsigned i = 0; i < t.n_removed; i++)
+            if (t.removed[i] != self)
+                server_peers_mark_removed(srv->peers, t.removed[i]);
+    }
     srv->raft_index = up->snapshot.index;
     struct cn_slice data = {up->snapshot_data, up->snapshot_len};
     uint64_t seq = 0;
@@ -1122,6 +1128,8 @@ static void on_attr_done(struct server_proposal *p)
     struct server *srv = p->arg;
     store_result_close(&p->res);
     srv->attr_state = p->rc == CN_OK ? 2 : 0;
+    if (p->rc == CN_OK)
+        server_serve_clients(srv);
 }
 
 static void publish_attributes(struct server *srv)
@@ -1138,13 +1146,7 @@ static void publish_attributes(struct server *srv)
     unsigned n = 0;
     for (int i = 0; i < l->count && n < SERVER_MEMBER_URLS_MAX; i++)
         urls[n++] = l->urls[i].raw;
-    int same = strcmp(m->name, srv->cfg.name) == 0 && m->n_client == n;
-    for (unsigned i = 0; same && i < n; i++)
-        same = strcmp(m->client[i], urls[i]) == 0;
-    if (same) {
-        srv->attr_state = 2;
-        return;
-    }
+    /* Once per start, as etcd publishes: the others may not know them. */
     struct server_proposal *p = &srv->attr_prop;
     memset(p, 0, sizeof(*p));
     p->op = SERVER_OP_ATTR;
@@ -1208,6 +1210,13 @@ static void on_house(uv_timer_t *t)
         unsent = rd->state == READ_QUEUED;
     if (unsent)
         server_schedule_flush(srv);
+}
+
+static int on_members_asked(void *ctx, struct cn_buf *out)
+{
+    struct server *srv = ctx;
+    struct server_snap_parts parts = {{NULL, 0}, {NULL, 0}};
+    return server_snap_encode(&srv->members, &parts, out);
 }
 
 static void on_removed(void *ctx, uint64_t by)
@@ -1490,14 +1499,66 @@ static int boot_new(struct server *srv, struct cn_buf *snap,
 }
 
 /* An empty member of an existing cluster (added with POST /v2/members):
- * learns its ID, the cluster ID and the members from a peer. */
+ * learns its ID, the cluster ID and the members from a peer (etcd asks
+ * the peers' /members the same way). Its log and store then come from the
+ * leader, which adds it as a learner. */
 static int boot_join(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
 {
-    snprintf(errmsg, CN_ERRMSG_SIZE,
-             "--initial-cluster-state existing with an empty data dir is not "
-             "supported yet; start this member from a backup instead");
-    (void)srv;
-    return CN_EINVAL;
+    struct cn_config *cfg = &srv->cfg;
+    struct cn_buf b = {0};
+    char why[CN_ERRMSG_SIZE] = "no other member in --initial-cluster";
+    int rc = CN_ENOTFOUND;
+    for (int i = 0; i < cfg->initial_cluster_count && rc != CN_OK; i++) {
+        const char *url = cfg->initial_cluster[i].url.raw;
+        int mine = 0;
+        for (int j = 0; j < cfg->initial_advertise_peer_urls.count; j++)
+            mine |=
+                strcmp(cfg->initial_advertise_peer_urls.urls[j].raw, url) == 0;
+        if (mine)
+            continue;
+        cn_buf_reset(&b);
+        rc = server_peers_fetch_members(url, 3000, &b, why);
+        if (rc != CN_OK)
+            SRV_LOG(&srv->logger, CN_LOG_WARN,
+                    "cannot get the member list from %s: %s", url, why);
+    }
+    if (rc != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE,
+                 "could not get the member list from any member of the "
+                 "cluster to join (%.120s)",
+                 why);
+        cn_buf_close(&b);
+        return rc;
+    }
+    struct server_snap_parts parts;
+    rc = server_snap_decode(b.data, b.len, &srv->members, &parts);
+    cn_buf_close(&b);
+    if (rc != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "the member list is unreadable: %s",
+                 cn_strerror(rc));
+        return rc;
+    }
+    const struct server_member *self = NULL;
+    for (int j = 0; j < cfg->initial_advertise_peer_urls.count && !self; j++)
+        self = server_members_by_peer_url(
+            &srv->members, cfg->initial_advertise_peer_urls.urls[j].raw);
+    if (self == NULL) {
+        snprintf(errmsg, CN_ERRMSG_SIZE,
+                 "this member (%.80s) is not in the cluster's member list; "
+                 "add it first (POST /v2/members, or etcdctl member add)",
+                 cfg->initial_advertise_peer_urls.urls[0].raw);
+        return CN_ENOTFOUND;
+    }
+    srv->member_id = self->id;
+    srv->cluster_id = srv->members.cluster_id;
+    rc = write_identity(srv, errmsg);
+    if (rc != CN_OK)
+        return rc;
+    SRV_LOG(&srv->logger, CN_LOG_INFO,
+            "joining cluster %llx as member %llx; waiting for the leader",
+            (unsigned long long)srv->cluster_id,
+            (unsigned long long)srv->member_id);
+    return CN_OK;
 }
 
 int server_raft_boot(struct server *srv, struct wal_recovery *rec,
@@ -1666,17 +1727,23 @@ int server_raft_run(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
         .recv_ctx = srv,
         .seed = srv->req_seq ^ srv->member_id,
         .snap_type = RAFT_MSG_SNAPSHOT,
+        .members = on_members_asked,
+        .members_ctx = srv,
+        .removed = on_removed,
+        .removed_ctx = srv,
     };
-    (void)on_removed;
     int rc = server_peers_new(&srv->peers, &srv->loop, &pc, errmsg);
     if (rc != CN_OK)
         return rc;
     for (unsigned i = 0; i < srv->members.n; i++)
         peers_set(srv, &srv->members.m[i], 0);
+    for (unsigned i = 0; i < srv->members.n_removed; i++)
+        server_peers_mark_removed(srv->peers, srv->members.removed[i]);
     srv->rate_last_ms = mono_ms(srv);
     uv_timer_start(&srv->house_timer, on_house, HOUSE_INTERVAL_MS,
                    HOUSE_INTERVAL_MS);
     step_simple(srv, RAFT_EVENT_TICK); /* arms the tick timer */
+    publish_attributes(srv);
     return CN_OK;
 }
 

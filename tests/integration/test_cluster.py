@@ -13,16 +13,6 @@ from pylib.cluster import Cluster
 from pylib.procs import finish, live
 from pylib.v2 import V2
 
-# Replication (issue #6: Raft joined to the server, peer transport,
-# membership) is not in cairn yet: until it is, every test here is an
-# expected failure against cairn. strict=True makes a test that starts
-# passing fail the run, so the mark cannot outlive the missing feature.
-# Against etcd (CAIRN_TEST_TARGET=etcd) they run as plain tests.
-if os.environ.get("CAIRN_TEST_TARGET", "cairn") != "etcd":
-    pytestmark = pytest.mark.xfail(
-        strict=True, reason="cairn has no replication yet (issue #6)")
-
-
 def get_json(s, path):
     r = httpraw.request(s.client_port, "GET", path, timeout=5)
     assert r.status == 200, (s.name, path, r)
