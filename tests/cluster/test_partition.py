@@ -158,15 +158,20 @@ def test_partition_proxy_directed_cuts():
 
         def t_dial(msg):
             """T -> B's proxy: what T reads back."""
-            s = socket.create_connection(("127.0.0.1", b_proxy), timeout=1)
+            try:  # a refused connection may be reset before connect returns
+                s = socket.create_connection(("127.0.0.1", b_proxy),
+                                             timeout=1)
+            except socket.timeout:
+                return "TIMEOUT"
+            except OSError:
+                return "RESET"
             try:
                 s.sendall(msg.encode() + b"\n")
-                try:
-                    back = s.recv(100).decode().strip() or "EOF"
-                except socket.timeout:
-                    back = "TIMEOUT"
-                except OSError:
-                    back = "RESET"
+                back = s.recv(100).decode().strip() or "EOF"
+            except socket.timeout:
+                back = "TIMEOUT"
+            except OSError:
+                back = "RESET"
             finally:
                 s.close()
             return back
