@@ -27,9 +27,12 @@ die() {
 
 case $nodes in '' | *[!0-9]*) die "NODES must be a number, not '$nodes'" ;; esac
 case $base in '' | *[!0-9]*) die "PORT must be a number, not '$base'" ;; esac
-[ "$nodes" -ge 1 ] && [ "$nodes" -le 15 ] || die "NODES must be 1..15"
-[ "$base" -ge 1024 ] && [ $((base + 2 * nodes)) -le 65535 ] ||
+if [ "$nodes" -lt 1 ] || [ "$nodes" -gt 15 ]; then
+  die "NODES must be 1..15"
+fi
+if [ "$base" -lt 1024 ] || [ $((base + 2 * nodes)) -gt 65535 ]; then
   die "PORT must leave room for $((2 * nodes)) ports in 1024..65535"
+fi
 
 bin=${CAIRN:-}
 if [ -z "$bin" ]; then
@@ -45,7 +48,9 @@ case $bin in */*) bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin") ;; esa
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for ((i = 0; i < 2 * nodes; i++)); do
   p=$((base + i))
-  port_busy "$p" && die "127.0.0.1:$p is in use; choose another base with PORT=..."
+  if port_busy "$p"; then
+    die "127.0.0.1:$p is in use; choose another base with PORT=..."
+  fi
 done
 
 client_url() { echo "http://127.0.0.1:$((base + 2 * ($1 - 1)))"; }
@@ -135,7 +140,8 @@ member_died() {
   local i
   for ((i = 1; i <= nodes; i++)); do
     if ! running "${pids[i - 1]}"; then
-      echo "cluster: member n$i (pid ${pids[i - 1]}) exited; last lines of its log:" >&2
+      echo "cluster: member n$i (pid ${pids[i - 1]}) exited;" \
+        "last lines of its log:" >&2
       tail -n 20 "$dir/n$i.log" >&2
       return 0
     fi
@@ -163,15 +169,19 @@ for ((i = 1; i <= nodes; i++)); do
   done
 done
 
-echo "cluster: $nodes members on 127.0.0.1, $("$bin" --version 2>/dev/null | head -n 1)"
+version=$("$bin" --version 2>/dev/null | head -n 1)
+echo "cluster: $nodes members on 127.0.0.1, $version"
 for ((i = 1; i <= nodes; i++)); do
-  echo "  n$i  pid ${pids[i - 1]}  client $(client_url "$i")  peer $(peer_url "$i")  log $dir/n$i.log"
+  echo "  n$i  pid ${pids[i - 1]}  client $(client_url "$i")" \
+    " peer $(peer_url "$i")  log $dir/n$i.log"
 done
 # Members that list fewer than all: started, but not one cluster.
 for ((i = 1; i <= nodes; i++)); do
-  listed=$(curl -fs -m 2 "$(client_url "$i")/v2/members" | grep -o '"peerURLs"' | wc -l)
+  listed=$(curl -fs -m 2 "$(client_url "$i")/v2/members" |
+    grep -o '"peerURLs"' | wc -l)
   if [ "$listed" -ne "$nodes" ]; then
-    echo "cluster: warning: n$i lists $listed member(s), not $nodes: the members did not form one cluster"
+    echo "cluster: warning: n$i lists $listed member(s), not $nodes:" \
+      "the members did not form one cluster"
   fi
 done
 echo "data: $dir"

@@ -101,14 +101,15 @@ class Script:
         return None
 
     def wait_ready(self, timeout=60.0):
-        """Until the endpoints line; parses pids, data dir, endpoints."""
+        """Until the last line of the banner; parses pids, data dir and
+        endpoints."""
         end = time.monotonic() + timeout
-        while self.line("endpoints:") is None:
+        while self.line("Ctrl-C stops") is None:
             assert self.proc.poll() is None, \
                 "cluster.sh exited with %s:\n%s" % (self.proc.returncode,
                                                     self.output())
             assert time.monotonic() < end, \
-                "no endpoints line after %.0f s:\n%s" % (timeout,
+                "no banner after %.0f s:\n%s" % (timeout,
                                                          self.output())
             time.sleep(0.05)
         self.endpoints = self.line("endpoints:").split(",")
