@@ -859,16 +859,20 @@ def failover_trial(bench, s, rep, election_ms):
                        "--timeout", 2, "--key-space", 1000,
                        "--prefix", "/bench/fo")
 
+    killed = []
+
     def kill():
         t = time.monotonic()
         os.kill(leader.proc.pid, signal.SIGKILL)  # our own child
+        killed.append(t)
         return t
 
     try:
         t_kill, acked, _ = asyncio.run(
             probe_failover(survivors, kill, pre_s, give_up_s))
     finally:
-        leader.proc.wait()
+        if killed:
+            leader.proc.wait()
         r = bench.finish(load)
     after = sorted((a for a in acked if a[2] >= t_kill), key=lambda a: a[3])
     ms = (after[0][3] - t_kill) * 1000.0 if after else None
