@@ -32,7 +32,16 @@ struct ctl {
     struct fleet_machine *ms;
     size_t nms;
     int ms_loaded;
+    /* snapshots of job/ and states/ (snap_load), when loaded */
+    struct cli_resp jobs, states;
+    int have_jobs, have_states;
 };
+
+/* A command about more units than this reads job/ and states/ whole (one
+ * request each per look) instead of one request per unit and look. */
+#define BATCH_MIN 4
+/* More unit texts missing than this: one read of unit/ for all of them. */
+#define TEXTS_ONE_BY_ONE 8
 
 /* One unit as fleetctl's schema.Unit sees it. */
 struct cunit {
@@ -153,9 +162,53 @@ static void legend(struct ctl *x, const char *id, int with_ip, char *out,
         snprintf(out, size, "%s", idl);
 }
 
+/* Drops the snapshots of job/ and states/. */
+static void snap_drop(struct ctl *x)
+{
+    cli_resp_close(&x->jobs);
+    cli_resp_close(&x->states);
+    memset(&x->jobs, 0, sizeof(x->jobs));
+    memset(&x->states, 0, sizeof(x->states));
+    x->have_jobs = x->have_states = 0;
+}
+
+/* Reads job/ (and states/ when with_states) whole, one recursive GET each,
+ * so that a command about many units costs two requests per look instead
+ * of two per unit. Returns 0, or CN_EIO with x->st.errmsg (nothing kept).
+ */
+static int snap_load(struct ctl *x, int with_states)
+{
+    snap_drop(x);
+    int rc = fleet_store_get(&x->st, "job", 1, &x->jobs);
+    if (rc == CN_ENOTFOUND) {
+        cli_resp_close(&x->jobs);
+        memset(&x->jobs, 0, sizeof(x->jobs));
+        rc = 0;
+    }
+    if (rc == 0 && with_states) {
+        rc = fleet_store_get(&x->st, "states", 1, &x->states);
+        if (rc == CN_ENOTFOUND) {
+            cli_resp_close(&x->states);
+            memset(&x->states, 0, sizeof(x->states));
+            rc = 0;
+        }
+        x->have_states = rc == 0;
+    }
+    x->have_jobs = rc == 0;
+    if (rc != 0)
+        snap_drop(x);
+    return rc == 0 ? 0 : CN_EIO;
+}
+
 static int state_exists(struct ctl *x, const char *name, const char *mid,
                         struct fleet_state *s)
 {
+    if (x->have_states) {
+        const struct cli_node *d =
+            x->states.node ? fleet_node_child(x->states.node, name) : NULL;
+        const struct cli_node *m = d ? fleet_node_child(d, mid) : NULL;
+        return m && (s == NULL || fleet_json_state_decode(m->value, s) == 0);
+    }
     char key[FLEET_NAME_MAX + 128];
     snprintf(key, sizeof(key), "states/%s/%s", name, mid);
     struct cli_resp r;
@@ -166,16 +219,58 @@ static int state_exists(struct ctl *x, const char *name, const char *mid,
     return ok;
 }
 
+static const char *cache_find(const struct ctl *x, const char *hash)
+{
+    for (size_t i = 0; i < x->ncache; i++)
+        if (strcmp(x->cache[i].hash, hash) == 0)
+            return x->cache[i].raw;
+    return NULL;
+}
+
+/* Keeps text (taken) as the unit text of hash; frees it on failure. */
+static void cache_add(struct ctl *x, const char *hash, char *text)
+{
+    struct cached *c = realloc(x->cache, (x->ncache + 1) * sizeof(*c));
+    if (c == NULL) {
+        cn_free(text);
+        return;
+    }
+    x->cache = c;
+    snprintf(c[x->ncache].hash, sizeof(c[0].hash), "%s", hash);
+    c[x->ncache++].raw = text;
+}
+
+/* Makes sure the texts of hashes[0..n) are cached: when more than
+ * TEXTS_ONE_BY_ONE are missing, one recursive GET of unit/ instead of one
+ * GET each (unit_raw's). */
+static void prefetch_texts(struct ctl *x, const char *const *hashes, size_t n)
+{
+    size_t missing = 0;
+    for (size_t i = 0; i < n; i++)
+        missing += hashes[i][0] && cache_find(x, hashes[i]) == NULL;
+    if (missing <= TEXTS_ONE_BY_ONE)
+        return;
+    struct cli_resp r;
+    if (fleet_store_get(&x->st, "unit", 1, &r) == 0 && r.node) {
+        for (size_t i = 0; i < n; i++) {
+            if (hashes[i][0] == '\0' || cache_find(x, hashes[i]))
+                continue;
+            const struct cli_node *u = fleet_node_child(r.node, hashes[i]);
+            char *text = NULL;
+            if (u && fleet_json_unit_decode(u->value, &text) == 0 && text)
+                cache_add(x, hashes[i], text);
+        }
+    }
+    cli_resp_close(&r);
+}
+
 /* The text of unit/<hash>, cached for the run of the command (units are
  * immutable by hash). Returns a cn_malloc'd copy or NULL. */
 static char *unit_raw(struct ctl *x, const char *hash)
 {
     if (hash[0] == '\0')
         return NULL;
-    const char *raw = NULL;
-    for (size_t i = 0; i < x->ncache && raw == NULL; i++)
-        if (strcmp(x->cache[i].hash, hash) == 0)
-            raw = x->cache[i].raw;
+    const char *raw = cache_find(x, hash);
     if (raw == NULL) {
         char key[128];
         char *text = NULL;
@@ -186,15 +281,9 @@ static char *unit_raw(struct ctl *x, const char *hash)
         cli_resp_close(&r);
         if (text == NULL)
             return NULL;
-        struct cached *c = realloc(x->cache, (x->ncache + 1) * sizeof(*c));
-        if (c == NULL) {
-            cn_free(text);
+        cache_add(x, hash, text);
+        if ((raw = cache_find(x, hash)) == NULL)
             return NULL;
-        }
-        x->cache = c;
-        snprintf(c[x->ncache].hash, sizeof(c[0].hash), "%s", hash);
-        c[x->ncache].raw = text;
-        raw = c[x->ncache++].raw;
     }
     size_t n = strlen(raw);
     char *copy = cn_malloc(n + 1);
@@ -203,8 +292,27 @@ static char *unit_raw(struct ctl *x, const char *hash)
     return copy;
 }
 
+/* 1 when the unit text says [X-Fleet] Global=true. */
+static int text_global(const char *raw)
+{
+    struct fleet_unit_file uf;
+    char err[CN_ERRMSG_SIZE];
+    int global = 0;
+    if (fleet_unit_file_parse(raw, strlen(raw), &uf, err) == 0) {
+        const char *g = fleet_unit_file_get(&uf, "X-Fleet", "Global");
+        fleet_parse_bool(g ? g : "false", &global);
+    }
+    fleet_unit_file_close(&uf);
+    return global;
+}
+
+enum {
+    FILL_STATE = 1, /* current: determineJobState (reads states/) */
+    FILL_RAW = 2,   /* raw and global (reads unit/<hash>) */
+};
+
 static void fill_unit(struct ctl *x, const struct cli_node *d, struct cunit *u,
-                      int with_state)
+                      int flags)
 {
     memset(u, 0, sizeof(*u));
     snprintf(u->name, sizeof(u->name), "%s", fleet_node_name(d));
@@ -217,33 +325,39 @@ static void fill_unit(struct ctl *x, const struct cli_node *d, struct cunit *u,
         snprintf(u->target, sizeof(u->target), "%s", n->value);
     if ((n = fleet_node_child(d, "job-state")) != NULL)
         snprintf(u->heartbeat, sizeof(u->heartbeat), "%s", n->value);
-    u->raw = unit_raw(x, u->hash);
-    if (u->raw) {
-        struct fleet_unit_file uf;
-        char err[CN_ERRMSG_SIZE];
-        if (fleet_unit_file_parse(u->raw, strlen(u->raw), &uf, err) == 0) {
-            const char *g = fleet_unit_file_get(&uf, "X-Fleet", "Global");
-            fleet_parse_bool(g ? g : "false", &u->global);
-        }
-        fleet_unit_file_close(&uf);
+    if (flags & FILL_RAW) {
+        u->raw = unit_raw(x, u->hash);
+        u->global = u->raw ? text_global(u->raw) : 0;
     }
     /* determineJobState */
     snprintf(u->current, sizeof(u->current), "inactive");
-    if (with_state && u->target[0] && state_exists(x, u->name, u->target, NULL))
+    if ((flags & FILL_STATE) && u->target[0] &&
+        state_exists(x, u->name, u->target, NULL))
         snprintf(u->current, sizeof(u->current), "%s",
                  strcmp(u->heartbeat, u->target) == 0 ? "launched" : "loaded");
 }
 
-/* 1 found, 0 not found, -1 error (printed). */
-static int get_unit(struct ctl *x, const char *name, struct cunit *u)
+/* Reads one unit (from the job/ snapshot when one is loaded). u is always
+ * filled (zeroed when not found) and closed by the caller. Returns 1
+ * found, 0 not found, -1 error (printed). */
+static int get_unit(struct ctl *x, const char *name, struct cunit *u, int flags)
 {
+    memset(u, 0, sizeof(*u));
+    if (x->have_jobs) {
+        const struct cli_node *d =
+            x->jobs.node ? fleet_node_child(x->jobs.node, name) : NULL;
+        if (d == NULL || fleet_node_child(d, "object") == NULL)
+            return 0;
+        fill_unit(x, d, u, flags);
+        return 1;
+    }
     char key[FLEET_NAME_MAX + 8];
     snprintf(key, sizeof(key), "job/%s", name);
     struct cli_resp r;
     int rc = fleet_store_get(&x->st, key, 1, &r);
     int found = rc == 0 && r.node && fleet_node_child(r.node, "object");
     if (found)
-        fill_unit(x, r.node, u, 1);
+        fill_unit(x, r.node, u, flags);
     cli_resp_close(&r);
     if (rc != 0 && rc != CN_ENOTFOUND) {
         err_line("Error retrieving Unit(%s) from Registry: %s", name,
@@ -297,7 +411,7 @@ static char *unit_text(struct ctl *x, const char *arg, const char *name,
     if ((t = read_file(from, &len)) != NULL)
         return t;
     struct cunit u;
-    if (get_unit(x, tmpl, &u) == 1 && u.raw) {
+    if (get_unit(x, tmpl, &u, FILL_RAW) == 1 && u.raw) {
         snprintf(from, from_size, "%s", tmpl);
         return u.raw;
     }
@@ -305,19 +419,94 @@ static char *unit_text(struct ctl *x, const char *arg, const char *name,
     return NULL;
 }
 
-static int create_unit(struct ctl *x, const char *name, const char *raw)
+/* What a load/start/stop/unload command knows of each unit it names. */
+struct item {
+    char name[FLEET_NAME_MAX];
+    int found;   /* in the registry when the command began */
+    int created; /* created by this command */
+    int global;  /* [X-Fleet] Global=true */
+    char dstate[16];
+    char current[16];
+};
+
+/* Looks up every name (mangled) in one read of job/ (and states/, texts)
+ * for a batch, one read per unit for a few. flags: FILL_*. Returns 0, or
+ * 1 after printing an error. */
+static int resolve(struct ctl *x, int argc, char **argv, struct item *it,
+                   int flags)
+{
+    int rc = 0;
+    if (argc > BATCH_MIN) {
+        if (snap_load(x, flags & FILL_STATE) != 0) {
+            err_line("Error retrieving list of units from repository: %s",
+                     x->st.errmsg);
+            return 1;
+        }
+        if (flags & FILL_RAW) {
+            /* The texts of all named units at once. */
+            const char **hashes = calloc((size_t)argc + 1, sizeof(char *));
+            char(*hbuf)[48] = calloc((size_t)argc + 1, sizeof(*hbuf));
+            for (int i = 0; hashes && hbuf && i < argc; i++) {
+                char name[FLEET_NAME_MAX];
+                fleet_unit_name_mangle(argv[i], name, sizeof(name));
+                const struct cli_node *d =
+                    x->jobs.node ? fleet_node_child(x->jobs.node, name) : NULL;
+                const struct cli_node *o =
+                    d ? fleet_node_child(d, "object") : NULL;
+                if (o)
+                    fleet_json_job_decode(o->value, hbuf[i], sizeof(hbuf[i]));
+                hashes[i] = hbuf[i];
+            }
+            if (hashes && hbuf)
+                prefetch_texts(x, hashes, (size_t)argc);
+            free(hashes);
+            free(hbuf);
+        }
+    }
+    for (int i = 0; i < argc && rc == 0; i++) {
+        struct item *t = &it[i];
+        memset(t, 0, sizeof(*t));
+        fleet_unit_name_mangle(argv[i], t->name, sizeof(t->name));
+        struct cunit u;
+        int f = get_unit(x, t->name, &u, flags);
+        if (f < 0)
+            rc = 1;
+        t->found = f == 1;
+        t->global = u.global;
+        snprintf(t->dstate, sizeof(t->dstate), "%s", u.dstate);
+        snprintf(t->current, sizeof(t->current), "%s", u.current);
+        cunit_close(&u);
+    }
+    snap_drop(x);
+    return rc;
+}
+
+/* Writes a new unit: its text (unless the registry has it already: texts
+ * are kept by hash), its target state, then its object, which makes it
+ * whole for the agents. */
+static int create_unit(struct ctl *x, const char *name, const char *raw,
+                       const char *state)
 {
     char hash[41], key[FLEET_NAME_MAX + 32];
     fleet_sha1_hex(raw, strlen(raw), hash);
     struct cn_buf b = {0};
-    int rc = fleet_json_unit_encode(&b, raw);
-    snprintf(key, sizeof(key), "unit/%s", hash);
-    if (rc == 0)
-        rc = fleet_store_set(&x->st, key, b.data, 0, FLEET_PREV_ANY, NULL);
-    cn_buf_reset(&b);
+    int rc = 0;
+    if (cache_find(x, hash) == NULL) {
+        rc = fleet_json_unit_encode(&b, raw);
+        snprintf(key, sizeof(key), "unit/%s", hash);
+        if (rc == 0)
+            rc = fleet_store_set(&x->st, key, b.data, 0, FLEET_PREV_ANY, NULL);
+        size_t n = strlen(raw);
+        char *copy = rc == 0 ? cn_malloc(n + 1) : NULL;
+        if (copy) {
+            memcpy(copy, raw, n + 1);
+            cache_add(x, hash, copy);
+        }
+        cn_buf_reset(&b);
+    }
     snprintf(key, sizeof(key), "job/%s/target-state", name);
     if (rc == 0)
-        rc = fleet_store_set(&x->st, key, "inactive", 0, FLEET_PREV_ANY, NULL);
+        rc = fleet_store_set(&x->st, key, state, 0, FLEET_PREV_ANY, NULL);
     snprintf(key, sizeof(key), "job/%s/object", name);
     if (rc == 0)
         rc = fleet_json_job_encode(&b, name, hash);
@@ -330,168 +519,189 @@ static int create_unit(struct ctl *x, const char *name, const char *raw)
     return rc;
 }
 
-static int wait_states(struct ctl *x, char **names, size_t n, const char *state,
-                       int active);
+/* Reads and checks the file of a unit that is not in the registry; prints
+ * the error and returns NULL when it cannot be used. *global is set. */
+static char *new_unit_text(struct ctl *x, const char *arg, const char *name,
+                           int *global)
+{
+    char from[1024];
+    char *raw = unit_text(x, arg, name, from, sizeof(from));
+    if (raw == NULL) {
+        err_line("Error creating units: unable to find unit file %s: %s", arg,
+                 strerror(ENOENT));
+        return NULL;
+    }
+    if (fleet_unit_name_kind(name) == FLEET_NAME_TEMPLATE) {
+        err_line("Error creating units: cannot submit template unit %s; "
+                 "submit an instance such as %.*s1%s",
+                 name, (int)(strchr(name, '@') - name + 1), name,
+                 strrchr(name, '.'));
+        cn_free(raw);
+        return NULL;
+    }
+    struct fleet_service svc;
+    char err[CN_ERRMSG_SIZE];
+    if (fleet_service_parse(raw, strlen(raw), &svc, err) != 0) {
+        err_line("Error creating units: %s: %s", from, err);
+        fleet_service_close(&svc);
+        cn_free(raw);
+        return NULL;
+    }
+    for (char *l = svc.warnings.data; l && *l;) {
+        char *nl = strchr(l, '\n');
+        fprintf(stderr, "WARNING: Unit %s: %.*s\n", name,
+                (int)(nl ? nl - l : (long)strlen(l)), l);
+        l = nl ? nl + 1 : l + strlen(l);
+    }
+    *global = svc.global;
+    fleet_service_close(&svc);
+    return raw;
+}
 
 /* lazyCreateUnits: every file is read and checked before anything is
- * written, so a malformed one submits nothing. */
-static int lazy_create(struct ctl *x, int argc, char **argv)
+ * written, so a malformed one submits nothing. New units are written with
+ * target state `state` at once (fleetctl creates them inactive and sets
+ * the target state next: one write less per unit, same outcome), and
+ * reported "inactive" without a read back: the writes succeeded and no
+ * engine has placed them yet. it[0..argc) is filled. Returns 0 or 1. */
+static int lazy_create(struct ctl *x, int argc, char **argv, struct item *it,
+                       const char *state, int flags)
 {
-    char **texts = calloc((size_t)argc + 1, sizeof(char *));
-    char **names = calloc((size_t)argc + 1, sizeof(char *));
-    size_t ncreate = 0;
-    int rc = 0;
-    for (int i = 0; i < argc && rc == 0; i++) {
-        char name[FLEET_NAME_MAX], from[1024];
+    for (int i = 0; i < argc; i++) {
+        char name[FLEET_NAME_MAX];
         fleet_unit_name_mangle(argv[i], name, sizeof(name));
         if (fleet_unit_name_kind(name) < 0) {
             err_line("Error creating units: invalid unit name \"%s\"", name);
-            rc = 1;
-            break;
+            return 1;
         }
-        struct cunit u;
-        int found = get_unit(x, name, &u);
-        cunit_close(&u);
-        if (found < 0) {
-            rc = 1;
-            break;
-        }
-        if (found)
+    }
+    if (resolve(x, argc, argv, it, flags) != 0)
+        return 1;
+    char **texts = calloc((size_t)argc + 1, sizeof(char *));
+    int rc = texts ? 0 : 1;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        if (it[i].found)
             continue;
-        char *raw = unit_text(x, argv[i], name, from, sizeof(from));
-        if (raw == NULL) {
-            err_line("Error creating units: unable to find unit file %s: %s",
-                     argv[i], strerror(ENOENT));
+        int dup = 0; /* named twice */
+        for (int k = 0; k < i; k++)
+            dup |= it[k].created && strcmp(it[k].name, it[i].name) == 0;
+        if (dup) {
+            it[i].found = 1;
+            snprintf(it[i].dstate, sizeof(it[i].dstate), "%s", state);
+            continue;
+        }
+        texts[i] = new_unit_text(x, argv[i], it[i].name, &it[i].global);
+        if (texts[i] == NULL)
             rc = 1;
-            break;
-        }
-        if (fleet_unit_name_kind(name) == FLEET_NAME_TEMPLATE) {
-            err_line("Error creating units: cannot submit template unit %s; "
-                     "submit an instance such as %.*s1%s",
-                     name, (int)(strchr(name, '@') - name + 1), name,
-                     strrchr(name, '.'));
-            cn_free(raw);
-            rc = 1;
-            break;
-        }
-        struct fleet_service svc;
-        char err[CN_ERRMSG_SIZE];
-        if (fleet_service_parse(raw, strlen(raw), &svc, err) != 0) {
-            err_line("Error creating units: %s: %s", from, err);
-            fleet_service_close(&svc);
-            cn_free(raw);
-            rc = 1;
-            break;
-        }
-        if (svc.warnings.len > 0) {
-            for (char *l = svc.warnings.data; *l;) {
-                char *nl = strchr(l, '\n');
-                fprintf(stderr, "WARNING: Unit %s: %.*s\n", name,
-                        (int)(nl ? nl - l : (long)strlen(l)), l);
-                l = nl ? nl + 1 : l + strlen(l);
-            }
-        }
-        fleet_service_close(&svc);
-        texts[ncreate] = raw;
-        names[ncreate] = strdup(name);
-        ncreate++;
+        it[i].created = 1;
     }
-    for (size_t i = 0; rc == 0 && i < ncreate; i++)
-        if (create_unit(x, names[i], texts[i]) != 0)
+    for (int i = 0; i < argc && rc == 0; i++)
+        if (texts[i] && create_unit(x, it[i].name, texts[i], state) != 0)
             rc = 1;
-    if (rc == 0 && ncreate > 0) {
-        /* fleetctl waits for creation even with --no-block. */
-        int no_block = x->no_block;
-        x->no_block = 0;
-        rc = wait_states(x, names, ncreate, "inactive", 0);
-        x->no_block = no_block;
+    for (int i = 0; i < argc && rc == 0; i++) {
+        if (!it[i].created)
+            continue;
+        snprintf(it[i].dstate, sizeof(it[i].dstate), "%s", state);
+        snprintf(it[i].current, sizeof(it[i].current), "inactive");
+        printf("Unit %s inactive\n", it[i].name);
     }
-    for (size_t i = 0; i < ncreate; i++) {
+    fflush(stdout);
+    for (int i = 0; texts && i < argc; i++)
         cn_free(texts[i]);
-        free(names[i]);
-    }
     free(texts);
-    free(names);
     return rc;
 }
 
 /* ---- waiting ---------------------------------------------------------- */
 
-/* assertUnitState for each name, each attempt polling every 250 ms for 2 s;
- * block_attempts 0 waits forever, --no-block does not wait. With active,
- * waits for the agent's ActiveState "active" afterwards (the start path). */
+static void print_triggered(const char *name, const char *state)
+{
+    printf("Triggered unit %s %s\n", name,
+           strcmp(state, "launched") == 0   ? "start"
+           : strcmp(state, "loaded") == 0   ? "load"
+           : strcmp(state, "inactive") == 0 ? "unload"
+                                            : state);
+}
+
+/* assertUnitState for every name at once, as fleetctl's goroutines do:
+ * each look (every 250 ms) reads job/ and states/ whole when more than
+ * BATCH_MIN units are still awaited, else each awaited unit alone. A unit
+ * has block_attempts x 8 looks to reach `state` (0: no limit); with
+ * active, as many more for the agent's ActiveState "active" (the start
+ * path). Each line is printed as its unit gets there. --no-block prints
+ * "Triggered" lines and does not wait. Returns 0 or 1 (error printed). */
 static int wait_states(struct ctl *x, char **names, size_t n, const char *state,
                        int active)
 {
     if (x->no_block) {
         for (size_t i = 0; i < n; i++)
-            printf("Triggered unit %s %s\n", names[i],
-                   strcmp(state, "launched") == 0   ? "start"
-                   : strcmp(state, "loaded") == 0   ? "load"
-                   : strcmp(state, "inactive") == 0 ? "unload"
-                                                    : state);
+            print_triggered(names[i], state);
         return 0;
     }
-    for (size_t i = 0; i < n; i++) {
-        int done = 0;
-        for (long attempt = 0;
-             !done && (x->block_attempts <= 0 || attempt < x->block_attempts);
-             attempt++) {
-            for (int k = 0; k < 8 && !done; k++) {
-                struct cunit u;
-                int f = get_unit(x, names[i], &u);
-                const char *cur = u.global ? u.dstate : u.current;
-                /* "inactive" counts once the engine took the target away
-                 * (the agent may drop its state a moment earlier). */
-                int settled = u.global || strcmp(state, "inactive") != 0 ||
-                              u.target[0] == '\0' || u.dstate[0] == '\0' ||
-                              strcmp(u.dstate, "inactive") != 0;
-                if (f == 1 && strcmp(cur, state) == 0 && settled) {
-                    char leg[160] = "";
-                    if (u.target[0] && machine(x, u.target)) {
-                        x->full = 0;
-                        legend(x, u.target, 1, leg, sizeof(leg));
-                    }
-                    printf("Unit %s %s%s%s\n", names[i], u.current,
-                           leg[0] ? " on " : "", leg);
-                    fflush(stdout);
-                    done = 1;
-                }
-                cunit_close(&u);
-                if (!done)
-                    usleep(250000);
-            }
-        }
-        if (!done) {
-            err_line("Error waiting for units: timed out waiting for unit %s "
-                     "to report state %s",
-                     names[i], state);
-            return 1;
-        }
-        if (!active)
-            continue;
-        done = 0;
-        for (long k = 0;
-             !done && (x->block_attempts <= 0 || k < x->block_attempts * 8);
-             k++) {
+    int *phase = calloc(n + 1, sizeof(int)); /* 0 state, 1 active, 2 done */
+    long *looks = calloc(n + 1, sizeof(long));
+    if (phase == NULL || looks == NULL) {
+        free(phase);
+        free(looks);
+        return 1;
+    }
+    long limit = x->block_attempts > 0 ? x->block_attempts * 8 : -1;
+    size_t left = n;
+    int rc = 0;
+    while (left > 0 && rc == 0) {
+        if (left > BATCH_MIN && snap_load(x, 1) != 0)
+            err_line("Error retrieving list of units from repository: %s",
+                     x->st.errmsg);
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            if (phase[i] == 2)
+                continue;
             struct cunit u;
+            int f = get_unit(x, names[i], &u, FILL_STATE);
+            /* "inactive" counts once the engine took the target away
+             * (the agent may drop its state a moment earlier). */
+            int settled = strcmp(state, "inactive") != 0 ||
+                          u.target[0] == '\0' || u.dstate[0] == '\0' ||
+                          strcmp(u.dstate, "inactive") != 0;
+            if (phase[i] == 0 && f == 1 && strcmp(u.current, state) == 0 &&
+                settled) {
+                char leg[160] = "";
+                if (u.target[0] && machine(x, u.target)) {
+                    x->full = 0;
+                    legend(x, u.target, 1, leg, sizeof(leg));
+                }
+                printf("Unit %s %s%s%s\n", names[i], u.current,
+                       leg[0] ? " on " : "", leg);
+                fflush(stdout);
+                phase[i] = active ? 1 : 2;
+                looks[i] = 0;
+            }
             struct fleet_state s;
-            if (get_unit(x, names[i], &u) == 1 && u.target[0] &&
+            if (phase[i] == 1 && f == 1 && u.target[0] &&
                 state_exists(x, names[i], u.target, &s) &&
                 strcmp(s.active, "active") == 0)
-                done = 1;
+                phase[i] = 2;
             cunit_close(&u);
-            if (!done)
-                usleep(250000);
+            if (phase[i] == 2) {
+                left--;
+            } else if (limit >= 0 && ++looks[i] >= limit) {
+                if (phase[i] == 0)
+                    err_line("Error waiting for units: timed out waiting for "
+                             "unit %s to report state %s",
+                             names[i], state);
+                else
+                    err_line("Error waiting for systemd unit states, err: "
+                             "Failed to find an active unit %s",
+                             names[i]);
+                rc = 1;
+            }
         }
-        if (!done) {
-            err_line("Error waiting for systemd unit states, err: Failed to "
-                     "find an active unit %s",
-                     names[i]);
-            return 1;
-        }
+        snap_drop(x);
+        if (left > 0 && rc == 0)
+            usleep(250000);
     }
-    return 0;
+    free(phase);
+    free(looks);
+    return rc;
 }
 
 /* ---- commands --------------------------------------------------------- */
@@ -509,7 +719,10 @@ static int cmd_submit(struct ctl *x, int argc, char **argv)
         err_line("No units given");
         return 0;
     }
-    return lazy_create(x, argc, argv) ? 1 : 0;
+    struct item *it = calloc((size_t)argc, sizeof(*it));
+    int rc = it ? lazy_create(x, argc, argv, it, "inactive", 0) : 1;
+    free(it);
+    return rc ? 1 : 0;
 }
 
 /* load and start */
@@ -520,44 +733,37 @@ static int cmd_load_start(struct ctl *x, int argc, char **argv,
         err_line("No units given");
         return 0;
     }
-    if (lazy_create(x, argc, argv) != 0)
-        return 1;
+    struct item *it = calloc((size_t)argc, sizeof(*it));
     char **wait = calloc((size_t)argc + 1, sizeof(char *));
+    if (it == NULL || wait == NULL ||
+        lazy_create(x, argc, argv, it, state, FILL_RAW) != 0) {
+        free(it);
+        free(wait);
+        return 1;
+    }
     size_t nw = 0;
     int rc = 0;
+    const char *verb = strcmp(state, "loaded") == 0 ? "load" : "start";
     for (int i = 0; i < argc && rc == 0; i++) {
-        char name[FLEET_NAME_MAX];
-        fleet_unit_name_mangle(argv[i], name, sizeof(name));
-        struct cunit u;
-        int f = get_unit(x, name, &u);
-        if (f == 0) {
-            err_line("Error %s units: unable to find unit %s",
+        struct item *t = &it[i];
+        if (strcmp(t->dstate, state) == 0 && !t->created)
+            continue; /* already asked for */
+        if (!t->created && set_target_state(x, t->name, state) != 0) {
+            err_line("Error %s units: %s",
                      strcmp(state, "loaded") == 0 ? "loading" : "starting",
-                     name);
+                     x->st.errmsg);
             rc = 1;
-        } else if (f == 1 && strcmp(u.dstate, state) != 0) {
-            if (set_target_state(x, name, state) != 0) {
-                err_line("Error %s units: %s",
-                         strcmp(state, "loaded") == 0 ? "loading" : "starting",
-                         x->st.errmsg);
-                rc = 1;
-            } else if (u.global) {
-                printf("Triggered global unit %s %s\n", name,
-                       strcmp(state, "loaded") == 0 ? "load" : "start");
-            } else {
-                wait[nw++] = strdup(name);
-            }
-        } else if (f < 0) {
-            rc = 1;
+        } else if (t->global) {
+            printf("Triggered global unit %s %s\n", t->name, verb);
+        } else {
+            wait[nw++] = t->name;
         }
-        cunit_close(&u);
     }
     if (rc == 0 && nw > 0 &&
         wait_states(x, wait, nw, state, strcmp(state, "launched") == 0) != 0)
         rc = 1;
-    for (size_t i = 0; i < nw; i++)
-        free(wait[i]);
     free(wait);
+    free(it);
     return rc;
 }
 
@@ -577,35 +783,34 @@ static int cmd_stop_unload(struct ctl *x, int argc, char **argv, int unload)
         return 0;
     }
     const char *to = unload ? "inactive" : "loaded";
+    struct item *it = calloc((size_t)argc, sizeof(*it));
     char **wait = calloc((size_t)argc + 1, sizeof(char *));
+    if (it == NULL || wait == NULL ||
+        resolve(x, argc, argv, it, FILL_RAW | FILL_STATE) != 0) {
+        free(it);
+        free(wait);
+        return 1;
+    }
     size_t nw = 0, found = 0;
     int rc = 0;
     for (int i = 0; i < argc && rc == 0; i++) {
-        char name[FLEET_NAME_MAX];
-        fleet_unit_name_mangle(argv[i], name, sizeof(name));
-        struct cunit u;
-        int f = get_unit(x, name, &u);
-        if (f < 0)
-            rc = 1;
-        if (f != 1) {
-            cunit_close(&u);
+        struct item *t = &it[i];
+        if (!t->found)
             continue;
-        }
         found++;
-        if (!u.global && !unload && strcmp(u.current, "inactive") == 0) {
-            err_line("Unable to stop unit %s in state inactive", name);
+        if (!t->global && !unload && strcmp(t->current, "inactive") == 0) {
+            err_line("Unable to stop unit %s in state inactive", t->name);
             rc = 1;
-        } else if (!u.global && strcmp(u.current, to) == 0) {
+        } else if (!t->global && strcmp(t->current, to) == 0) {
             /* already there */
         } else {
-            set_target_state(x, name, to);
-            if (u.global)
-                printf("Triggered global unit %s %s\n", name,
+            set_target_state(x, t->name, to);
+            if (t->global)
+                printf("Triggered global unit %s %s\n", t->name,
                        unload ? "unload" : "stop");
             else
-                wait[nw++] = strdup(name);
+                wait[nw++] = t->name;
         }
-        cunit_close(&u);
     }
     if (rc == 0 && found == 0) {
         err_line("Units not found in registry");
@@ -622,9 +827,8 @@ static int cmd_stop_unload(struct ctl *x, int argc, char **argv, int unload)
             fprintf(stderr, ".\n");
         }
     }
-    for (size_t i = 0; i < nw; i++)
-        free(wait[i]);
     free(wait);
+    free(it);
     return rc;
 }
 
@@ -664,7 +868,7 @@ static int cmd_cat(struct ctl *x, int argc, char **argv)
     char name[FLEET_NAME_MAX];
     fleet_unit_name_mangle(argv[0], name, sizeof(name));
     struct cunit u;
-    int f = get_unit(x, name, &u);
+    int f = get_unit(x, name, &u, FILL_RAW);
     if (f == 0)
         err_line("Unit %s not found", name);
     if (f == 1 && u.raw)
@@ -771,23 +975,35 @@ static int cmd_list_unit_files(struct ctl *x)
     if (parse_fields(x->fields ? x->fields : "unit,hash,dstate,state,target",
                      valid, cols, &n))
         return 1;
-    struct cli_resp r;
-    int rc = fleet_store_get(&x->st, "job", 1, &r);
-    if (rc != 0 && rc != CN_ENOTFOUND) {
+    /* job/, states/ and the unit texts: three reads for any number. */
+    if (snap_load(x, 1) != 0) {
         err_line("Error retrieving list of units from repository: %s",
                  x->st.errmsg);
-        cli_resp_close(&r);
         return 1;
     }
+    const struct cli_node *jobs = x->jobs.node;
+    size_t nj = jobs ? jobs->node_count : 0;
+    const char **hashes = calloc(nj + 1, sizeof(char *));
+    char(*hbuf)[48] = calloc(nj + 1, sizeof(*hbuf));
+    for (size_t i = 0; hashes && hbuf && i < nj; i++) {
+        const struct cli_node *o = fleet_node_child(&jobs->nodes[i], "object");
+        if (o)
+            fleet_json_job_decode(o->value, hbuf[i], sizeof(hbuf[i]));
+        hashes[i] = hbuf[i];
+    }
+    if (hashes && hbuf)
+        prefetch_texts(x, hashes, nj);
+    free(hashes);
+    free(hbuf);
     struct table t = {0};
     t.ncols = n;
     if (!x->no_legend)
         legend_row(&t, cols, n);
-    for (size_t i = 0; rc == 0 && r.node && i < r.node->node_count; i++) {
+    for (size_t i = 0; i < nj; i++) {
         struct cunit u;
-        if (fleet_node_child(&r.node->nodes[i], "object") == NULL)
+        if (fleet_node_child(&jobs->nodes[i], "object") == NULL)
             continue;
-        fill_unit(x, &r.node->nodes[i], &u, 1);
+        fill_unit(x, &jobs->nodes[i], &u, FILL_RAW | FILL_STATE);
         char cell[8][512];
         char *cells[8];
         for (size_t c = 0; c < n; c++) {
@@ -822,7 +1038,7 @@ static int cmd_list_unit_files(struct ctl *x)
         table_add(&t, cells);
         cunit_close(&u);
     }
-    cli_resp_close(&r);
+    snap_drop(x);
     table_print(&t);
     return 0;
 }
@@ -941,7 +1157,7 @@ static int cmd_journal(struct ctl *x, int argc, char **argv)
     char name[FLEET_NAME_MAX];
     fleet_unit_name_mangle(argv[0], name, sizeof(name));
     struct cunit u;
-    int f = get_unit(x, name, &u);
+    int f = get_unit(x, name, &u, FILL_RAW | FILL_STATE);
     int global = u.global;
     int inactive = strcmp(u.current, "inactive") == 0;
     cunit_close(&u);
@@ -979,7 +1195,7 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
         char name[FLEET_NAME_MAX];
         fleet_unit_name_mangle(argv[i], name, sizeof(name));
         struct cunit u;
-        int f = get_unit(x, name, &u);
+        int f = get_unit(x, name, &u, FILL_RAW | FILL_STATE);
         if (f == 0) {
             err_line("Unit %s does not exist.", name);
             rc = 1;
@@ -1186,6 +1402,7 @@ int fleet_ctl_main(int argc, char **argv)
         err_line("Unknown command \"%s\"; see cairn-fleetctl --help", cmd);
         rc = 1;
     }
+    snap_drop(&x);
     for (size_t i = 0; i < x.ncache; i++)
         cn_free(x.cache[i].raw);
     free(x.cache);
