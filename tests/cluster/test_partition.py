@@ -332,14 +332,18 @@ class Watcher(threading.Thread):
         self.events = {}  # modifiedIndex -> (key, action, value)
         self.gaps = []  # (from, error): history cleared, events missed
         self.errors = 0
+        self.log = []  # (time, waitIndex asked, what happened) per connection
         self.stop_flag = threading.Event()
 
     def run(self):
         while not self.stop_flag.is_set():
+            asked = self.next_index
             try:
-                self._once()
-            except (OSError, httpraw.HTTPError, ValueError):
+                how = self._once()
+            except (OSError, httpraw.HTTPError, ValueError) as e:
                 self.errors += 1
+                how = repr(e)[:100]
+            self.log.append((round(time.monotonic(), 3), asked, how))
             self.stop_flag.wait(0.1)
 
     def _once(self):
@@ -355,7 +359,8 @@ class Watcher(threading.Thread):
                 if '"errorCode":401' in body:
                     self.gaps.append((self.next_index, body))
                     self.next_index = json.loads(body)["index"] + 1
-                return
+                return "%d %s" % (head.status, body[:100])
+            first = None
             conn.settimeout(0.3)
             raw = b""  # chunked framing, parsed here so a timeout loses
             data = b""  # nothing
@@ -365,7 +370,7 @@ class Watcher(threading.Thread):
                 except socket.timeout:
                     continue
                 if not d:
-                    return
+                    return "closed by the server, first event %s" % first
                 raw += d
                 while True:
                     i = raw.find(b"\r\n")
@@ -373,7 +378,7 @@ class Watcher(threading.Thread):
                         break
                     size = int(raw[:i].split(b";")[0], 16)
                     if size == 0:
-                        return
+                        return "stream ended, first event %s" % first
                     if len(raw) < i + 2 + size + 2:
                         break
                     data += raw[i + 2:i + 2 + size]
@@ -381,7 +386,11 @@ class Watcher(threading.Thread):
                 while b"\n" in data:
                     line, data = data.split(b"\n", 1)
                     if line.strip():
-                        self._event(json.loads(line))
+                        ev = json.loads(line)
+                        if first is None:
+                            first = ev["node"]["modifiedIndex"]
+                        self._event(ev)
+            return "stopped, first event %s" % first
         finally:
             conn.close()
 
@@ -595,9 +604,12 @@ def test_partition_random_cuts_linearizable(proxied_cluster):
     for w in watchers[1:]:
         diff = [i for i in set(ref) | set(w.events)
                 if ref.get(i) != w.events.get(i)]
-        assert not diff, "%s and %s applied different events: %r" % (
-            watchers[0].member.name, w.member.name,
-            [(i, ref.get(i), w.events.get(i)) for i in sorted(diff)[:5]])
+        assert not diff, "%s and %s applied different events: %r\n" \
+            "watch connections (time, waitIndex, outcome):\n%s: %r\n%s: %r" % (
+                watchers[0].member.name, w.member.name,
+                [(i, ref.get(i), w.events.get(i)) for i in sorted(diff)[:5]],
+                watchers[0].member.name, watchers[0].log[:20],
+                w.member.name, w.log[:20])
     acked = [o for o in ops if o.status == "ok" and o.kind in (WRITE, CAS)]
     for o in acked:
         mi = o.meta["index"]
