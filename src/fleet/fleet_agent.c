@@ -3,7 +3,10 @@
  *
  * One thread, one loop; each turn:
  *   1. heartbeat: machines/<id>/object with TTL agent-ttl, every ttl/3;
- *   2. supervisor: read the shims' state lines, reap them;
+ *   2. supervisor: read the shims' state lines, reap them; start and stop
+ *      units as their desired states and dependencies say (fleet_deps.c:
+ *      Requires=/BindsTo= met by units launched here, After=/Before=
+ *      ordering starts, and stops in reverse);
  *   3. sync: when the job tree changed (or every reconcile interval) read
  *      job/ and the unit texts it lacks, decide which units are ours
  *      (target == us, or Global and our metadata fits) and start/stop;
@@ -52,6 +55,12 @@ struct unit {
     int64_t journal_next_ms;
     long long journal_size;
     int present; /* seen in the last sync */
+    /* dependencies (fleet_deps.c) */
+    struct fleet_deps deps;    /* lists of the text deps_hash, expanded */
+    char deps_hash[48];        /* "": none known yet */
+    int been_active;           /* active since it was last started */
+    int hold, wait, stop_wait; /* this turn's decision */
+    char waiting[FLEET_NAME_MAX + 64]; /* why it does not run, published */
 };
 
 struct job {
@@ -545,6 +554,7 @@ static struct unit *unit_get(struct agent *a, const char *name, int create)
 
 static void unit_forget(struct agent *a, struct unit *u)
 {
+    fleet_deps_close(&u->deps);
     char key[FLEET_NAME_MAX + 128];
     snprintf(key, sizeof(key), "states/%s/%s", u->name, a->me.id);
     fleet_store_delete(&a->st, key, 0, NULL);
@@ -603,31 +613,115 @@ static void sync_units(struct agent *a)
         }
 }
 
-static void apply_units(struct agent *a)
+static int job_known(void *ctx, const char *name)
+{
+    return job_find(ctx, name, 0) != NULL;
+}
+
+/* Keeps u->deps the expanded lists of the unit's current text. */
+static void deps_refresh(struct agent *a, struct unit *u)
+{
+    if (strcmp(u->deps_hash, u->hash) == 0)
+        return;
+    fleet_deps_close(&u->deps);
+    u->deps_hash[0] = '\0';
+    const struct content *c = content_of(a, u->name);
+    if (c == NULL || !c->ok)
+        return;
+    struct fleet_spec sp = {u->name, a->hostname, a->me.id};
+    if (fleet_deps_init(&u->deps, &c->svc, &sp) != 0) {
+        fleet_deps_close(&u->deps);
+        return;
+    }
+    snprintf(u->deps_hash, sizeof(u->deps_hash), "%s", u->hash);
+}
+
+/* This turn's dependency decisions (all units stopping when shutting). */
+static void plan_deps(struct agent *a, int shutting)
+{
+    struct fleet_dep_unit *du = cn_calloc(a->nunits + 1, sizeof(*du));
+    for (size_t i = 0; du && i < a->nunits; i++) {
+        struct unit *u = &a->units[i];
+        deps_refresh(a, u);
+        du[i].name = u->name;
+        du[i].deps = u->deps_hash[0] ? &u->deps : NULL;
+        du[i].launched = !shutting && u->desired == FLEET_TS_LAUNCHED;
+        du[i].started = u->started;
+        du[i].up = u->run.shim > 0;
+        du[i].stopping = u->run.stopping;
+        du[i].active = strcmp(u->run.active, "active") == 0;
+        du[i].failed = strcmp(u->run.active, "failed") == 0;
+        du[i].been_active = u->been_active;
+    }
+    if (du)
+        fleet_deps_decide(du, a->nunits, job_known, a);
+    for (size_t i = 0; i < a->nunits; i++) {
+        struct unit *u = &a->units[i];
+        /* Without memory for the decision: no dependency holds back. */
+        u->hold = du ? du[i].hold : 0;
+        u->wait = du ? du[i].wait : 0;
+        u->stop_wait = du ? du[i].stop_wait : 0;
+        char w[sizeof(u->waiting)] = "";
+        if (du && (u->hold || u->wait) && du[i].why)
+            snprintf(w, sizeof(w), "%s %s", du[i].why,
+                     fleet_dep_reason_text(du[i].reason));
+        if (strcmp(w, u->waiting) != 0) {
+            if (w[0])
+                CN_LOG(&a->log, CN_LOG_INFO, MOD, "unit=%s %s: %s", u->name,
+                       u->hold ? "held" : "waiting", w);
+            snprintf(u->waiting, sizeof(u->waiting), "%s", w);
+            u->dirty = 1;
+        }
+    }
+    cn_free(du);
+}
+
+static void poll_units(struct agent *a)
 {
     for (size_t i = 0; i < a->nunits; i++) {
         struct unit *u = &a->units[i];
         if (fleet_sup_poll(&u->run))
             u->dirty = 1;
-        if (u->desired == FLEET_TS_LAUNCHED && !u->started &&
-            u->run.shim == 0) {
-            const struct content *c = content_of(a, u->name);
-            char err[CN_ERRMSG_SIZE];
-            if (c && c->ok) {
-                if (fleet_sup_start(&u->run, &c->svc, &a->env, err) == 0) {
-                    u->started = 1;
-                    u->dirty = 1;
-                    CN_LOG(&a->log, CN_LOG_INFO, MOD, "started unit=%s shim=%d",
-                           u->name, (int)u->run.shim);
-                } else {
-                    CN_LOG(&a->log, CN_LOG_ERROR, MOD, "start %s: %s", u->name,
-                           err);
-                }
-            }
-        } else if (u->desired != FLEET_TS_LAUNCHED && u->run.shim > 0) {
+        if (strcmp(u->run.active, "active") == 0)
+            u->been_active = 1;
+    }
+}
+
+static void start_unit(struct agent *a, struct unit *u)
+{
+    const struct content *c = content_of(a, u->name);
+    char err[CN_ERRMSG_SIZE];
+    if (c == NULL || !c->ok)
+        return;
+    if (fleet_sup_start(&u->run, &c->svc, &a->env, err) == 0) {
+        u->started = 1;
+        u->been_active = 0;
+        u->dirty = 1;
+        CN_LOG(&a->log, CN_LOG_INFO, MOD, "started unit=%s shim=%d", u->name,
+               (int)u->run.shim);
+    } else {
+        CN_LOG(&a->log, CN_LOG_ERROR, MOD, "start %s: %s", u->name, err);
+    }
+}
+
+static void apply_units(struct agent *a)
+{
+    poll_units(a);
+    plan_deps(a, 0);
+    for (size_t i = 0; i < a->nunits; i++) {
+        struct unit *u = &a->units[i];
+        int launched = u->desired == FLEET_TS_LAUNCHED;
+        if (launched && !u->started && u->run.shim == 0 && !u->hold &&
+            !u->wait) {
+            start_unit(a, u);
+        } else if ((!launched || u->hold) && u->run.shim > 0 && !u->stop_wait) {
             if (!u->run.stopping)
-                CN_LOG(&a->log, CN_LOG_INFO, MOD, "stopping unit=%s", u->name);
+                CN_LOG(&a->log, CN_LOG_INFO, MOD, "stopping unit=%s%s%s",
+                       u->name, u->hold ? " because " : "",
+                       u->hold ? u->waiting : "");
             fleet_sup_stop(&u->run);
+            if (launched)
+                u->started = 0; /* held: starts again once met */
         }
         if (u->desired == FLEET_TS_INACTIVE && u->run.shim == 0) {
             unit_forget(a, u);
@@ -692,6 +786,7 @@ static void publish(struct agent *a, int64_t now)
         snprintf(s.active, sizeof(s.active), "%s", u->run.active);
         snprintf(s.sub, sizeof(s.sub), "%s", u->run.sub);
         snprintf(s.hash, sizeof(s.hash), "%s", u->hash);
+        snprintf(s.waiting, sizeof(s.waiting), "%s", u->waiting);
         struct cn_buf b = {0};
         char key[FLEET_NAME_MAX + 128];
         snprintf(key, sizeof(key), "states/%s/%s", u->name, a->me.id);
@@ -865,16 +960,20 @@ static void turn(struct agent *a)
     watch(a, cli_now_ms() + wait_ms);
 }
 
+/* Stops every unit, in reverse dependency order (a unit ordered after
+ * another stops first), resending SIGTERM once a second. */
 static void shutdown_units(struct agent *a)
 {
-    for (size_t i = 0; i < a->nunits; i++)
-        fleet_sup_stop(&a->units[i].run);
     int64_t end = cli_now_ms() + 120000;
     for (;;) {
+        poll_units(a);
+        plan_deps(a, 1);
         size_t alive = 0;
         for (size_t i = 0; i < a->nunits; i++) {
-            fleet_sup_poll(&a->units[i].run);
-            alive += a->units[i].run.shim > 0;
+            struct unit *u = &a->units[i];
+            if (u->run.shim > 0 && !u->stop_wait)
+                fleet_sup_stop(&u->run);
+            alive += u->run.shim > 0;
         }
         if (alive == 0)
             break;
@@ -886,8 +985,6 @@ static void shutdown_units(struct agent *a)
             fleet_sup_cleanup(a->state_dir);
             break;
         }
-        for (size_t i = 0; i < a->nunits; i++)
-            fleet_sup_stop(&a->units[i].run); /* resent once a second */
         usleep(20000);
     }
     while (a->nunits > 0)
@@ -906,9 +1003,11 @@ static void agent_close(struct agent *a)
     }
     cn_free(a->contents);
     cn_free(a->jobs);
-    for (size_t i = 0; i < a->nunits; i++)
+    for (size_t i = 0; i < a->nunits; i++) {
         if (a->units[i].run.status_fd >= 0)
             close(a->units[i].run.status_fd);
+        fleet_deps_close(&a->units[i].deps);
+    }
     cn_free(a->units);
     fleet_machine_close(&a->me);
     cli_elect_close(&a->elect);

@@ -1221,6 +1221,8 @@ static int cmd_status(struct ctl *x, int argc, char **argv)
             printf("   Loaded: %s\n", s.load[0] ? s.load : "not-found");
             printf("   Active: %s (%s)\n", s.active[0] ? s.active : "inactive",
                    s.sub[0] ? s.sub : "dead");
+            if (s.waiting[0])
+                printf("  Waiting: %s\n", s.waiting);
             printf("  Machine: %s\n", leg);
             fleet_unit_file_close(&uf);
             char *text, last[1024];

@@ -13,6 +13,9 @@
  *                    cairnctl elect's, shared: cli/cli_elect.h.
  *   fleet_sched.c    the engine's decisions: constraints and placement.
  *                    Pure.
+ *   fleet_deps.c     Requires/BindsTo/Wants/After/Before among the units
+ *                    of one machine: what may start, what must stop, in
+ *                    which order. Pure.
  *   fleet_sup.c      the supervisor: one process group per unit, stop with
  *                    SIGTERM then SIGKILL, restart back-off, journal.
  *   fleet_agent.c    cairn-agent: registration, state publishing, the
@@ -81,7 +84,8 @@ enum fleet_restart {
  * schedules. Every string is owned. */
 struct fleet_service {
     char *description;
-    struct fleet_strv after, requires;
+    /* [Unit] dependencies, raw words (specifiers kept); fleet_deps.c */
+    struct fleet_strv after, requires, binds_to, wants, before;
     struct fleet_strv exec_start_pre, exec_start, exec_start_post, exec_stop,
         exec_stop_post; /* raw command lines (prefix and specifiers kept) */
     int restart;        /* enum fleet_restart */
@@ -205,6 +209,71 @@ void fleet_sched_decide(struct fleet_sched_machine *ms, size_t nm,
 int fleet_sched_machine_ok(const struct fleet_service *svc, const char *name,
                            const char *machine_id,
                            const struct fleet_strv *metadata);
+
+/* ---- Dependencies among the units of one machine (fleet_deps.c) ----- */
+
+/* A unit's [Unit] dependency lists with its specifiers expanded
+ * ("Requires=db@%i.service" in web@2.service names db@2.service). */
+struct fleet_deps {
+    struct fleet_strv requires, binds_to, wants, after, before; /* owned */
+};
+
+/* Expands svc's lists for the unit sp->name (sp and svc borrowed). A word
+ * with an unknown specifier is kept as written. Returns 0 or CN_ENOMEM; d
+ * is initialised by the call and closed by the caller in both cases. */
+int fleet_deps_init(struct fleet_deps *d, const struct fleet_service *svc,
+                    const struct fleet_spec *sp);
+void fleet_deps_close(struct fleet_deps *d);
+
+/* Why a unit may not run or start yet (fleet_dep_unit.reason). */
+enum fleet_dep_reason {
+    FLEET_DEP_OK = 0,
+    FLEET_DEP_NOT_HERE,   /* required unit not launched on this machine */
+    FLEET_DEP_FAILED,     /* required unit failed */
+    FLEET_DEP_ENDED,      /* BindsTo= unit is no longer active */
+    FLEET_DEP_NOT_ACTIVE, /* Requires=+After=: not active yet */
+    FLEET_DEP_STARTING,   /* After= only: its start has not finished */
+    FLEET_DEP_STOP_ORDER, /* must stop after units ordered after it */
+};
+/* "is not launched on this machine", ... */
+const char *fleet_dep_reason_text(int reason);
+
+/* One unit an agent has (scheduled there or Global there, or still
+ * running there), what the agent knows of it, and the decision. */
+struct fleet_dep_unit {
+    const char *name;              /* borrowed */
+    const struct fleet_deps *deps; /* borrowed; NULL: none */
+    int launched;    /* its desired state on this machine is launched */
+    int started;     /* the agent started it for this desire (it may have
+                      * ended since) */
+    int up;          /* its supervisor lives: starting, running, stopping */
+    int stopping;    /* a stop has been sent */
+    int active;      /* ActiveState active */
+    int failed;      /* ActiveState failed */
+    int been_active; /* was active since it was last started */
+    /* out */
+    int hold;        /* a requirement is missing: must not run (stop it) */
+    int wait;        /* ordering: may not start yet */
+    int stop_wait;   /* must stop, but only after units ordered after it */
+    int reason;      /* enum fleet_dep_reason of hold/wait/stop_wait */
+    int blocker;     /* index of the unit behind reason, -1: none */
+    const char *why; /* name of that unit (borrowed from deps or us) */
+};
+
+/* Answers whether name is a unit of the cluster (a job). Dependencies on
+ * other names (network.target, docker.service) are the host's, outside
+ * the cluster's control, and count as met. */
+typedef int fleet_deps_known_fn(void *ctx, const char *name);
+
+/* Decides, for the n units of one machine, which must not run (hold),
+ * which may not start yet (wait) and which must wait for others to stop
+ * first (stop_wait); the rules are in docs/units.md ("Dependencies").
+ * Requirements (Requires=, BindsTo=) are met only by units launched on the
+ * same machine, as with fleet. Ordering cycles are broken: their units are
+ * neither held back from starting nor from stopping. us[].name must be
+ * distinct. Pure; no allocation; O(n^2 x list lengths). */
+void fleet_deps_decide(struct fleet_dep_unit *us, size_t n,
+                       fleet_deps_known_fn *known, void *ctx);
 
 /* ---- Unit hash (fleet_unit.c, over base's cn_sha1) ----------------- */
 

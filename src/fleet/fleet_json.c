@@ -137,10 +137,16 @@ void fleet_machine_close(struct fleet_machine *m)
 int fleet_json_state_encode(struct cn_buf *out, const struct fleet_state *s,
                             const struct fleet_machine *m)
 {
-    return dump(json_pack("{s:s, s:s, s:s, s:o, s:s}", "loadState", s->load,
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s}", "loadState", s->load,
                           "activeState", s->active, "subState", s->sub,
-                          "machineState", machine_obj(m), "unitHash", s->hash),
-                out);
+                          "machineState", machine_obj(m), "unitHash", s->hash);
+    /* Ours, beside fleet's unitStateModel fields (fleet ignores it). */
+    if (o && s->waiting[0] &&
+        json_object_set_new(o, "waitingFor", json_string(s->waiting)) != 0) {
+        json_decref(o);
+        return CN_ENOMEM;
+    }
+    return dump(o, out);
 }
 
 int fleet_json_state_decode(const char *text, struct fleet_state *s)
@@ -153,6 +159,7 @@ int fleet_json_state_decode(const char *text, struct fleet_state *s)
     copy_field(o, "activeState", s->active, sizeof(s->active));
     copy_field(o, "subState", s->sub, sizeof(s->sub));
     copy_field(o, "unitHash", s->hash, sizeof(s->hash));
+    copy_field(o, "waitingFor", s->waiting, sizeof(s->waiting));
     json_t *ms = json_object_get(o, "machineState");
     if (json_is_object(ms))
         copy_field(ms, "ID", s->machine_id, sizeof(s->machine_id));

@@ -37,6 +37,8 @@ struct fleet_state {
     char sub[24];    /* "running" */
     char hash[48];   /* unit hash */
     char machine_id[64];
+    char waiting[320]; /* cairn: why the unit does not run ("b.service
+                        * failed"), "" when nothing holds it back */
 };
 
 int fleet_json_machine_encode(struct cn_buf *out,

@@ -759,6 +759,9 @@ static const struct key_def keys[] = {
     {"Unit", "Description", K_STR, F(description)},
     {"Unit", "After", K_WORDS, F(after)},
     {"Unit", "Requires", K_WORDS, F(requires)},
+    {"Unit", "BindsTo", K_WORDS, F(binds_to)},
+    {"Unit", "Wants", K_WORDS, F(wants)},
+    {"Unit", "Before", K_WORDS, F(before)},
     {"Service", "ExecStartPre", K_EXEC, F(exec_start_pre)},
     {"Service", "ExecStart", K_EXEC, F(exec_start)},
     {"Service", "ExecStartPost", K_EXEC, F(exec_start_post)},
@@ -786,8 +789,7 @@ static const struct key_def keys[] = {
 
 /* Keys systemd knows that we accept and ignore without a warning. */
 static const char *const quiet_keys[] = {
-    "Unit/Documentation", "Unit/Wants",       "Unit/Before",
-    "Unit/BindsTo",       "Service/Type",     "Service/RemainAfterExit",
+    "Unit/Documentation", "Service/Type",     "Service/RemainAfterExit",
     "Service/KillMode",   "Install/WantedBy", "Install/RequiredBy",
     "Install/Alias",
 };
@@ -1042,6 +1044,9 @@ void fleet_service_close(struct fleet_service *s)
     cn_free(s->description);
     fleet_strv_close(&s->after);
     fleet_strv_close(&s->requires);
+    fleet_strv_close(&s->binds_to);
+    fleet_strv_close(&s->wants);
+    fleet_strv_close(&s->before);
     fleet_strv_close(&s->exec_start_pre);
     fleet_strv_close(&s->exec_start);
     fleet_strv_close(&s->exec_start_post);
