@@ -88,7 +88,9 @@ struct agent {
     size_t njobs, jobs_cap;
     struct unit *units;
     size_t nunits;
-    struct cli_elect elect; /* the engine lease, over st.cl */
+    struct cli_elect elect;          /* the engine lease, over st.cl */
+    struct fleet_strv required_seen; /* names required by our units that
+                                      * were units of the cluster */
     uint64_t watch_index;
     int jobs_dirty, machines_dirty, resync;
     int64_t next_heartbeat, next_sync, next_elect, next_reconcile,
@@ -613,9 +615,42 @@ static void sync_units(struct agent *a)
         }
 }
 
+/* A required name is a unit of the cluster if it is a job now or was
+ * one while this agent ran: a destroyed requirement stays missing (its
+ * dependents stay stopped) instead of turning into a host unit. */
 static int job_known(void *ctx, const char *name)
 {
-    return job_find(ctx, name, 0) != NULL;
+    struct agent *a = ctx;
+    if (job_find(a, name, 0) != NULL)
+        return 1;
+    for (size_t i = 0; i < a->required_seen.n; i++)
+        if (strcmp(a->required_seen.v[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static void remember_required(struct agent *a, const struct fleet_strv *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        const char *name = l->v[i];
+        if (job_find(a, name, 0) == NULL)
+            continue;
+        size_t k;
+        for (k = 0; k < a->required_seen.n; k++)
+            if (strcmp(a->required_seen.v[k], name) == 0)
+                break;
+        if (k < a->required_seen.n)
+            continue;
+        struct fleet_strv *r = &a->required_seen;
+        char **v = cn_realloc(r->v, (r->n + 1) * sizeof(*v));
+        if (v == NULL)
+            return;
+        r->v = v;
+        size_t len = strlen(name) + 1;
+        if ((r->v[r->n] = cn_malloc(len)) == NULL)
+            return;
+        memcpy(r->v[r->n++], name, len);
+    }
 }
 
 /* Keeps u->deps the expanded lists of the unit's current text. */
@@ -645,6 +680,10 @@ static void plan_deps(struct agent *a, int shutting)
         deps_refresh(a, u);
         du[i].name = u->name;
         du[i].deps = u->deps_hash[0] ? &u->deps : NULL;
+        if (du[i].deps) {
+            remember_required(a, &u->deps.requires);
+            remember_required(a, &u->deps.binds_to);
+        }
         du[i].launched = !shutting && u->desired == FLEET_TS_LAUNCHED;
         du[i].started = u->started;
         du[i].up = u->run.shim > 0;
@@ -1010,6 +1049,7 @@ static void agent_close(struct agent *a)
     }
     cn_free(a->units);
     fleet_machine_close(&a->me);
+    fleet_strv_close(&a->required_seen);
     cli_elect_close(&a->elect);
     fleet_store_close(&a->st);
 }

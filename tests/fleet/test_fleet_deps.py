@@ -5,6 +5,7 @@ so the tests read the order in which things happened."""
 
 import os
 import signal
+import time
 
 from conftest import pids_in_group, wait_for
 
@@ -87,6 +88,13 @@ def test_fleet_requires_after_on_one_machine(fleet):
                      "unit,dstate").stdout.split() == \
         ["db.service", "loaded", "web.service", "launched"]
 
+    # Destroying db takes web's MachineOf= away: the engine unschedules it.
+    fleet.ctl("destroy", "db.service")
+    wait_for(lambda: fleet.ctl("list-unit-files", "--no-legend", "--fields",
+                               "unit,state,target").stdout.split() ==
+             ["web.service", "inactive", "-"], 10, "web unscheduled")
+    assert pgid(agent, "web.service") is None
+
 
 def test_fleet_requirement_on_another_machine_is_not_met(fleet):
     fleet.log = os.path.join(fleet.tmp, "order")
@@ -125,3 +133,21 @@ def test_fleet_ordering_without_requirement_and_shutdown_order(fleet):
     # The agent's SIGTERM stops them in reverse: c, d, then e.
     a1.stop()
     assert lines(fleet)[3:] == ["c-stopped", "d-stopped", "e-stopped"]
+
+
+def test_fleet_destroyed_requirement_stays_missing(fleet):
+    a1 = fleet.agent("m1")
+    fleet.wait_machines(1)
+    fleet.write_unit("y.service", "[Service]\nExecStart=/bin/sleep 600\n")
+    fleet.write_unit("x.service", "[Unit]\nRequires=y.service\n[Service]\n"
+                     "ExecStart=/bin/sleep 600\n")
+    fleet.ctl("start", "x.service", "y.service")
+    assert pgid(a1, "x.service")
+    fleet.ctl("destroy", "y.service")
+    wait_for(lambda: pgid(a1, "x.service") is None, 10, "x stopped")
+    # y is no unit of the cluster any more, but it was one: x does not
+    # take it for a unit of the host and stays stopped.
+    time.sleep(1.5)
+    assert pgid(a1, "x.service") is None
+    assert "Waiting: y.service is not launched on this machine" in \
+        fleet.ctl("status", "x.service").stdout
