@@ -5,6 +5,10 @@
                    existing (mean and max over 10 units, one agent)
   death->elsewhere kill -9 of the agent running a unit to its process
                    running on the other agent (agent TTL 3 s, goal TTL+1 s)
+  fleetctl cost    requests cairn-fleetctl sends the store per unit for
+                   `start` (blocking), `start --no-block`, `stop` and
+                   `list-unit-files` of 100 units on 2 agents, counted by a
+                   proxy in front of the store (countproxy.py)
   1000 units       BENCH_UNITS units (default 1000) on 10 agents: time from
                    one `start --no-block` of all of them until every unit
                    runs; store writes per unit (X-Etcd-Index delta) and, on
@@ -25,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from conftest import KINDS, Fleet, pids_in_group  # noqa: E402
+from countproxy import CountingProxy  # noqa: E402
 from pylib.cluster import Server  # noqa: E402
 
 import conftest  # noqa: E402
@@ -120,6 +125,36 @@ def bench_death(store):
         conftest.TTL = old
 
 
+def bench_ctl_requests(store, n=100):
+    f = Fleet(store)
+    px = CountingProxy(store.client_url, f.prefix)
+    try:
+        f.agent("m1")
+        f.agent("m2")
+        f.wait_machines(2)
+        names = []
+        for i in range(n):
+            names.append("r%03d.service" % i)
+            f.write_unit(names[-1], "[Unit]\nDescription=r %d\n" % i + SLEEPER)
+        direct, f.endpoint = f.endpoint, px.url
+        out = []
+        for label, args in (("start", ["start"] + names),
+                            ("list-unit-files", ["list-unit-files"]),
+                            ("stop", ["stop"] + names),
+                            ("start --no-block", ["start", "--no-block"] +
+                             names)):
+            px.reset()
+            t0 = time.time()
+            f.ctl(*args, timeout=600)
+            out.append("%s %.2f/unit (%.1f s)" % (label, px.total() / float(n),
+                                                  time.time() - t0))
+        f.endpoint = direct
+        return "fleetctl requests, %d units: %s" % (n, "; ".join(out))
+    finally:
+        px.close()
+        f.close()
+
+
 def bench_many(store):
     old = conftest.TTL
     conftest.TTL = 10  # 2,000 processes on 2 cores: no false deaths
@@ -164,7 +199,8 @@ def main():
         s.start()
         try:
             print("fleet bench on %s:" % kind, flush=True)
-            for fn in (bench_start, bench_death, bench_many):
+            for fn in (bench_start, bench_death, bench_ctl_requests,
+                       bench_many):
                 print("  " + fn(s), flush=True)
         finally:
             s.stop()
