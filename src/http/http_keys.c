@@ -240,18 +240,19 @@ static void start_watch_now(struct http_api *api, struct http_req *r)
     }
     api->counters.watches_open++;
     r->chunked = r->http_minor >= 1 ? 1 : 2;
-    if (r->chunked == 2)
-        r->close_after = 1; /* HTTP/1.0: the close ends the body */
+    if (r->chunked == 2 || !r->keep_alive)
+        r->close_after = 1; /* HTTP/1.0: the close ends the body; or the
+                             * client asked for Connection: close */
     int hrc = http_resp_begin(r, 200);
     hrc |= http_resp_header_str(r, "X-Etcd-Cluster-Id", api->cluster_id_hex);
     hrc |= http_resp_header_u64(r, "X-Etcd-Index", r->watch.start_index);
     hrc |= http_resp_header_u64(r, "X-Raft-Index", server_raft_index(api->srv));
     hrc |= http_resp_header_u64(r, "X-Raft-Term", server_raft_term(api->srv));
     hrc |= http_resp_header_str(r, "Content-Type", "application/json");
+    if (r->close_after)
+        hrc |= http_resp_header_str(r, "Connection", "close");
     if (r->chunked == 1)
         hrc |= http_resp_header_str(r, "Transfer-Encoding", "chunked");
-    else
-        hrc |= http_resp_header_str(r, "Connection", "close");
     hrc |= cn_buf_append(&r->head, "\r\n", 2);
     if (hrc != CN_OK) {
         server_unwatch(api->srv, &r->watch);

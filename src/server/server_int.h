@@ -119,6 +119,7 @@ struct server {
     struct cn_buf msg_enc;  /* scratch: one peer message */
     struct cn_buf hold;     /* messages held until hold_seq is durable */
     uint64_t hold_seq;
+    uint64_t hs_commit_saved; /* commit index of the last hard state */
     uv_timer_t tick_timer;
     uv_timer_t house_timer;
     uv_timer_t stop_timer;

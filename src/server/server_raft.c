@@ -40,6 +40,7 @@
 #define HOUSE_INTERVAL_MS 50u
 #define REMOTE_READS_MAX 4096u
 #define PROPOSE_BATCH_MAX 256u
+#define HS_COMMIT_EVERY 1024u
 
 enum { READ_QUEUED = 0, READ_SENT = 1, READ_WAITING = 2 };
 
@@ -610,9 +611,16 @@ static void handle_update(struct server *srv, struct raft_update *up)
         install_snapshot(srv, up);
     /* 2. hard state */
     int hold = srv->hold.len > 0;
-    if (up->hard_state_changed && !srv->wal_failed) {
+    /* The commit index alone is advisory (docs/raft.md): it is written
+     * with every term or vote change and otherwise every
+     * HS_COMMIT_EVERY entries, which bounds what a restarted member must
+     * learn again from the leader without a record per batch. */
+    if (up->hard_state_changed && !srv->wal_failed &&
+        (up->hard_state_sync ||
+         up->hard_state.commit >= srv->hs_commit_saved + HS_COMMIT_EVERY)) {
         struct wal_hard_state hs = {up->hard_state.term, up->hard_state.vote,
                                     up->hard_state.commit};
+        srv->hs_commit_saved = up->hard_state.commit;
         int rc = wal_append_hard_state(srv->wal, &hs);
         if (rc != CN_OK) {
             server_wal_failed(srv, rc);
@@ -1561,6 +1569,112 @@ static int boot_join(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     return CN_OK;
 }
 
+/* A data dir made by a backup (wal_backup: no identity, no IDs in the
+ * log): a new single-member cluster with the backup's data, as etcd's
+ * --force-new-cluster after etcdctl backup. The snapshot and every entry
+ * of the log are applied to the store, then a snapshot of that state at
+ * the last index, naming only this member, starts the new cluster. */
+static int boot_from_backup(struct server *srv, struct wal_recovery *rec,
+                            struct cn_buf *snap,
+                            struct raft_snapshot_meta *meta,
+                            char errmsg[CN_ERRMSG_SIZE])
+{
+    struct cn_config *cfg = &srv->cfg;
+    struct server_members old;
+    struct server_snap_parts parts;
+    int rc = server_snap_decode(rec->snap_data.data, rec->snap_data.len, &old,
+                                &parts);
+    if (rc == CN_OK)
+        rc = store_snapshot_load(srv->store, parts.store.base, parts.store.len);
+    if (rc != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE,
+                 "the backup's snapshot at index %llu cannot be loaded: %s",
+                 (unsigned long long)rec->snap_index, cn_strerror(rc));
+        return rc;
+    }
+    uint64_t last = rec->snap_index, term = rec->snap_term;
+    for (size_t i = 0; i < rec->entry_count; i++) {
+        const struct wal_entry *w = &rec->entries[i];
+        last = w->index;
+        term = w->term;
+        struct server_cmd c;
+        if (w->len < 1 || w->data[0] != RAFT_ENTRY_COMMAND ||
+            server_cmd_decode(w->data + 1, w->len - 1, &c) != CN_OK ||
+            c.kind != SERVER_CMD_STORE)
+            continue;
+        struct store_cmd cmd;
+        struct store_result res;
+        memset(&res, 0, sizeof(res));
+        if (store_cmd_decode(c.body.base, c.body.len, &cmd) == CN_OK)
+            store_apply(srv->store, &cmd, &res);
+        store_result_close(&res);
+    }
+    uint64_t self = 0, cluster = 0;
+    rc = server_member_id_of_urls(&cfg->initial_advertise_peer_urls,
+                                  cfg->initial_cluster_token, &self);
+    if (rc == CN_OK)
+        rc = server_cluster_id_compute(&self, 1, &cluster);
+    if (rc != CN_OK)
+        return rc;
+    srv->member_id = self;
+    srv->cluster_id = cluster;
+    memset(&srv->members, 0, sizeof(srv->members));
+    srv->members.cluster_id = cluster;
+    const char *pu[SERVER_MEMBER_URLS_MAX], *cu[SERVER_MEMBER_URLS_MAX];
+    unsigned np = 0, nc = 0;
+    for (int j = 0; j < cfg->initial_advertise_peer_urls.count &&
+                    np < SERVER_MEMBER_URLS_MAX;
+         j++)
+        pu[np++] = cfg->initial_advertise_peer_urls.urls[j].raw;
+    for (int j = 0;
+         j < cfg->advertise_client_urls.count && nc < SERVER_MEMBER_URLS_MAX;
+         j++)
+        cu[nc++] = cfg->advertise_client_urls.urls[j].raw;
+    rc = server_members_add(&srv->members, self, cfg->name, pu, np);
+    if (rc != CN_OK)
+        return rc;
+    server_members_set_urls(&srv->members.m[0], 1, cu, nc);
+    srv->members.m[0].flags = SERVER_MEMBER_IN_CONF;
+    memset(meta, 0, sizeof(*meta));
+    meta->index = last;
+    meta->term = term;
+    raft_conf_add(&meta->conf, self, RAFT_VOTER);
+    struct cn_buf mb = {0}, sb = {0};
+    rc = raft_snapshot_meta_encode(meta, &mb);
+    if (rc == CN_OK)
+        rc = store_snapshot_save(srv->store, &sb);
+    if (rc == CN_OK) {
+        struct server_snap_parts np2 = {{mb.data, mb.len}, {sb.data, sb.len}};
+        rc = server_snap_encode(&srv->members, &np2, snap);
+    }
+    cn_buf_close(&mb);
+    cn_buf_close(&sb);
+    if (rc != CN_OK)
+        return rc;
+    rc = write_identity(srv, errmsg);
+    if (rc != CN_OK)
+        return rc;
+    uint64_t seq = 0;
+    struct cn_slice data = {snap->data, snap->len};
+    rc = server_wal_install(srv, last, term, data, &seq);
+    struct wal_hard_state hs = {term, 0, last};
+    if (rc == CN_OK)
+        rc = wal_append_hard_state(srv->wal, &hs);
+    if (rc == CN_OK)
+        rc = wal_sync(srv->wal, NULL);
+    if (rc != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "cannot start from the backup: %s",
+                 cn_strerror(rc));
+        return rc;
+    }
+    SRV_LOG(&srv->logger, CN_LOG_INFO,
+            "started a new single-member cluster %llx from a backup "
+            "(snapshot %llu, %zu log entries, last index %llu)",
+            (unsigned long long)cluster, (unsigned long long)rec->snap_index,
+            rec->entry_count, (unsigned long long)last);
+    return CN_OK;
+}
+
 int server_raft_boot(struct server *srv, struct wal_recovery *rec,
                      char errmsg[CN_ERRMSG_SIZE])
 {
@@ -1599,6 +1713,20 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
             rc = CN_ECORRUPT;
             goto out;
         }
+        char idp[1200];
+        snprintf(idp, sizeof(idp), "%s/member/identity", srv->cfg.data_dir);
+        if (!path_exists(idp) && rec->member_id == 0 && rec->cluster_id == 0) {
+            rc = boot_from_backup(srv, rec, &boot, &meta, errmsg);
+            if (rc != CN_OK)
+                goto out;
+            snap.base = boot.data;
+            snap.len = boot.len;
+            hs.term = meta.term;
+            hs.commit = meta.index;
+            srv->snap_index = meta.index;
+            rec->entry_count = 0; /* all of them are in the snapshot now */
+            goto restore;
+        }
         rc = read_identity(srv, errmsg);
         if (rc != CN_OK)
             goto out;
@@ -1631,9 +1759,11 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
             hs.term = meta.term;
         srv->snap_index = rec->snap_index;
     }
+restore:
     srv->raft_index = meta.index;
     srv->raft_term = hs.term;
     srv->last_index = meta.index;
+    srv->hs_commit_saved = hs.commit;
 
     struct raft_options o;
     raft_options_default(&o);
