@@ -47,7 +47,7 @@ struct server_listener {
 };
 
 /* Snapshot states (server_wal.c):
- *   IDLE --snap_start--> SAVING (wal_snap_save on a worker)
+ *   IDLE --snap_start--> SAVING (a forked child encodes and saves)
  *   SAVING --after work, ok--> MARKED (marker appended, not yet durable)
  *   SAVING --after work, error--> IDLE (logged; retried later)
  *   MARKED --batch covering the marker ends--> IDLE (after wal_purge) */
@@ -155,8 +155,8 @@ struct server {
     uint64_t snap_save_term;
     uint64_t snap_marker_seq; /* record number of its marker */
     struct cn_buf snap_buf;   /* its payload while SAVING */
-    uv_work_t snap_work;
-    int snap_rc;
+    uv_pipe_t snap_pipe;      /* the snapshot child's payload, as it comes */
+    int snap_pid;             /* that child (0: none) */
     char snap_errmsg[CN_ERRMSG_SIZE];
     /* watches */
     struct server_watch_map watches;

@@ -16,16 +16,23 @@
  * When the loop is not running (unit tests, the fuzzer), server_wal_kick
  * syncs on the calling thread instead (wal_sync).
  *
- * Snapshots, every --snapshot-count applied entries: the snapshot data
- * (Raft metadata, members, store) is encoded on the loop, wal_snap_save
- * runs on the thread pool (serving goes on), then on the loop the marker
- * is appended; when the batch holding the marker has ended, Raft is told
- * (SNAPSHOT_TAKEN: it compacts its log) and wal_purge applies
- * --max-snapshots and --max-wals.
+ * Snapshots, every --snapshot-count applied entries: the server forks. The
+ * child holds a copy-on-write image of the store as of the applied index:
+ * it encodes the snapshot data (Raft metadata, members, store), writes it
+ * durably with wal_snap_save and streams the same bytes back through a
+ * pipe, then exits; the parent goes on serving and only reads the pipe on
+ * the loop (Redis's BGSAVE, in effect). When the child has exited well, the
+ * marker is appended; when the batch holding the marker has ended, Raft is
+ * told (SNAPSHOT_TAKEN, with the bytes: it compacts its log and sends them
+ * to followers that fall behind) and wal_purge applies --max-snapshots and
+ * --max-wals. Without a running loop (tests) the same steps run inline.
  */
 #include "server_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -137,7 +144,13 @@ err_after_lock:
 void server_wal_close(struct server *srv)
 {
     if (srv->wal != NULL) {
-        CN_ASSERT(srv->batch == NULL && srv->snap_state != SERVER_SNAP_SAVING);
+        CN_ASSERT(srv->batch == NULL);
+        if (srv->snap_pid != 0) {
+            /* Stopping during a snapshot: it has no marker, drop it. */
+            kill(srv->snap_pid, SIGKILL);
+            waitpid(srv->snap_pid, NULL, 0);
+            srv->snap_pid = 0;
+        }
         wal_close(srv->wal);
         srv->wal = NULL;
     }
@@ -302,20 +315,10 @@ int server_wal_install(struct server *srv, uint64_t index, uint64_t term,
 
 /* ---- snapshots ---- */
 
-static void on_snap_work(uv_work_t *req)
+/* The snapshot is on disk: append its marker (or give up). */
+static void snap_saved(struct server *srv, int rc)
 {
-    struct server *srv = req->data;
-    struct cn_slice data = {srv->snap_buf.data, srv->snap_buf.len};
-    srv->snap_rc = wal_snap_save(srv->wal, srv->snap_save_index,
-                                 srv->snap_save_term, data, srv->snap_errmsg);
-}
-
-static void on_snap_done(uv_work_t *req, int status)
-{
-    struct server *srv = req->data;
-    (void)status;
     uint64_t index = srv->snap_save_index;
-    int rc = srv->snap_rc;
     if (rc == CN_OK && !srv->wal_failed)
         rc = wal_append_snapshot(srv->wal, index, srv->snap_save_term);
     if (rc != CN_OK) {
@@ -327,7 +330,7 @@ static void on_snap_done(uv_work_t *req, int status)
             SRV_LOG(&srv->logger, CN_LOG_WARN,
                     "snapshot at index %llu failed: %s",
                     (unsigned long long)index,
-                    rc == srv->snap_rc ? srv->snap_errmsg : cn_strerror(rc));
+                    srv->snap_errmsg[0] ? srv->snap_errmsg : cn_strerror(rc));
         return;
     }
     struct wal_pos pos;
@@ -337,32 +340,140 @@ static void on_snap_done(uv_work_t *req, int status)
     server_wal_kick(srv);
 }
 
+/* ---- the snapshot child ---- */
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* In the child: encode, save durably, send the bytes back, exit. */
+static void snap_child_main(struct server *srv, int fd)
+{
+    struct cn_buf data = {0};
+    uint64_t term = 0;
+    char why[CN_ERRMSG_SIZE] = "";
+    int rc = server_raft_snapshot_data(srv, &data, &term);
+    if (rc == CN_OK) {
+        struct cn_slice sl = {data.data, data.len};
+        rc = wal_snap_save(srv->wal, srv->snap_save_index, term, sl, why);
+    }
+    if (rc == CN_OK && write_all(fd, data.data, data.len) != 0)
+        rc = CN_EIO;
+    if (rc != CN_OK && why[0] != '\0')
+        (void)!write(2, why, strlen(why));
+    _exit(rc == CN_OK ? 0 : 1);
+}
+
+static void on_snap_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct server *srv = h->data;
+    (void)hint;
+    if (cn_buf_reserve(&srv->snap_buf, 256 * 1024) != CN_OK) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    buf->base = srv->snap_buf.data + srv->snap_buf.len;
+    buf->len = srv->snap_buf.cap - srv->snap_buf.len - 1;
+}
+
+static void on_snap_pipe_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void on_snap_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    struct server *srv = st->data;
+    (void)buf;
+    if (n > 0) {
+        srv->snap_buf.len += (size_t)n;
+        srv->snap_buf.data[srv->snap_buf.len] = '\0';
+        return;
+    }
+    if (n == 0)
+        return;
+    /* EOF (the child is done) or an error: collect the child. */
+    uv_read_stop(st);
+    uv_close((uv_handle_t *)&srv->snap_pipe, on_snap_pipe_closed);
+    int status = 0, rc = CN_EIO;
+    if (waitpid(srv->snap_pid, &status, 0) == srv->snap_pid &&
+        WIFEXITED(status) && WEXITSTATUS(status) == 0 && n == UV_EOF &&
+        srv->snap_buf.len > 0)
+        rc = CN_OK;
+    srv->snap_pid = 0;
+    snprintf(srv->snap_errmsg, sizeof(srv->snap_errmsg),
+             rc == CN_OK ? "" : "the snapshot process failed (status %d)",
+             status);
+    snap_saved(srv, rc);
+}
+
+/* Forks the child; CN_OK when it runs. */
+static int snap_fork(struct server *srv)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return CN_EIO;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return CN_EIO;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        signal(SIGPIPE, SIG_IGN);
+        snap_child_main(srv, fds[1]);
+    }
+    close(fds[1]);
+    uv_pipe_init(&srv->loop, &srv->snap_pipe, 0);
+    srv->snap_pipe.data = srv;
+    if (uv_pipe_open(&srv->snap_pipe, fds[0]) != 0 ||
+        uv_read_start((uv_stream_t *)&srv->snap_pipe, on_snap_alloc,
+                      on_snap_read) != 0) {
+        /* The child finishes on its own; its bytes are not read. */
+        uv_close((uv_handle_t *)&srv->snap_pipe, on_snap_pipe_closed);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return CN_EIO;
+    }
+    srv->snap_pid = (int)pid;
+    return CN_OK;
+}
+
 void server_snap_maybe_start(struct server *srv)
 {
     uint64_t every = srv->cfg.snapshot_count;
     if (every == 0 || srv->snap_state != SERVER_SNAP_IDLE || srv->wal_failed ||
         srv->in_step || srv->raft_index < srv->snap_index + every)
         return;
+    struct raft_snapshot_meta meta;
+    if (raft_snapshot_meta_at(srv->raft, srv->raft_index, &meta) != CN_OK)
+        return;
     cn_buf_reset(&srv->snap_buf);
+    srv->snap_save_index = srv->raft_index;
+    srv->snap_save_term = meta.term;
+    srv->snap_errmsg[0] = '\0';
+    srv->snap_state = SERVER_SNAP_SAVING;
+    if (srv->handles_started && !srv->stopping && snap_fork(srv) == CN_OK)
+        return;
+    /* No loop (tests), or the fork failed: encode and save here. */
     uint64_t term = 0;
     int rc = server_raft_snapshot_data(srv, &srv->snap_buf, &term);
-    if (rc != CN_OK) {
-        SRV_LOG(&srv->logger, CN_LOG_WARN, "snapshot at index %llu: %s",
-                (unsigned long long)srv->raft_index, cn_strerror(rc));
-        cn_buf_close(&srv->snap_buf);
-        srv->snap_index = srv->raft_index;
-        return;
+    if (rc == CN_OK) {
+        struct cn_slice data = {srv->snap_buf.data, srv->snap_buf.len};
+        rc = wal_snap_save(srv->wal, srv->snap_save_index, term, data,
+                           srv->snap_errmsg);
     }
-    srv->snap_save_index = srv->raft_index;
-    srv->snap_save_term = term;
-    srv->snap_state = SERVER_SNAP_SAVING;
-    srv->snap_errmsg[0] = '\0';
-    srv->snap_work.data = srv;
-    if (!srv->handles_started) {
-        on_snap_work(&srv->snap_work);
-        on_snap_done(&srv->snap_work, 0);
-        return;
-    }
-    rc = uv_queue_work(&srv->loop, &srv->snap_work, on_snap_work, on_snap_done);
-    CN_ASSERT(rc == 0);
+    snap_saved(srv, rc);
 }
