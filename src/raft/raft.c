@@ -485,7 +485,10 @@ static int step_event(struct raft *r, const struct raft_event *ev,
     case RAFT_EVENT_CAMPAIGN:
         if (r->role == RAFT_LEADER || !raft_is_voter(r, r->o.id))
             return CN_EINVAL;
-        raft_campaign(r, r->o.pre_vote, 0);
+        if (ev->campaign.force)
+            raft_campaign(r, 0, 1);
+        else
+            raft_campaign(r, r->o.pre_vote, 0);
         return 0;
     }
     return CN_EINVAL;

@@ -217,6 +217,10 @@ struct raft_event {
         struct {
             raft_id to;
         } transfer;
+        struct {
+            uint8_t force; /* 1: no pre-vote, and voters grant it even
+                            * within a leader's lease (as TimeoutNow) */
+        } campaign;
     };
 };
 

@@ -180,6 +180,7 @@ struct peer {
     uint64_t writes;
     uint64_t msgs_sent, bytes_sent, msgs_recv, bytes_recv, msgs_dropped;
     uint64_t connects, disconnects, refusals;
+    uint64_t refused_since_up; /* connects refused since the link was up */
     int64_t rtt_last_ns, rtt_min_ns, rtt_max_ns;
     double rtt_sum, rtt_sumsq;
     uint64_t rtt_count;
@@ -645,6 +646,8 @@ static void on_connect(uv_connect_t *req, int status)
     if (c->closing)
         return;
     if (status != 0) {
+        if (status == UV_ECONNREFUSED && c->peer != NULL)
+            c->peer->refused_since_up++; /* nothing listens there now */
         conn_close(c, uv_strerror(status));
         return;
     }
@@ -983,6 +986,7 @@ static void outbound_frame(struct conn *c, uint8_t kind, const uint8_t *pl,
         }
         p->state = PS_UP;
         p->attempts = 0;
+        p->refused_since_up = 0;
         p->connects++;
         p->last_pong_ms = uv_now(t->loop);
         PLOG(t, CN_LOG_INFO, "peer link up peer=%" PRIx64 " url=%s", p->id,
@@ -1500,6 +1504,7 @@ int server_peers_stats(const struct server_peers *t, uint64_t id,
     st->connects = p->connects;
     st->disconnects = p->disconnects;
     st->refusals = p->refusals;
+    st->refused_since_up = p->refused_since_up;
     st->rtt_last_ns = p->rtt_last_ns;
     st->rtt_min_ns = p->rtt_min_ns;
     st->rtt_max_ns = p->rtt_max_ns;

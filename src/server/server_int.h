@@ -128,8 +128,12 @@ struct server {
     struct server_proposal attr_prop; /* publishing our attributes */
     int attr_state;                   /* 0 to do, 1 in flight, 2 done */
     int removed_self;                 /* this member was removed */
-    int serving;                      /* client listeners opened */
-    int run_rc;                       /* server_run's result */
+    uint64_t gone_leader;             /* a leader whose peer port refuses us */
+    uint64_t gone_term;               /* in that term */
+    uint64_t gone_since_ms; /* since (0: the leader is not known gone) */
+    int gone_tried;         /* we campaigned for it already */
+    int serving;            /* client listeners opened */
+    int run_rc;             /* server_run's result */
     char run_errmsg[CN_ERRMSG_SIZE];
     uint64_t snap_applied_index; /* installed snapshot awaiting its */
     uint64_t snap_applied_seq;   /* marker's fsync (0: none) */

@@ -162,10 +162,13 @@ struct server_peer_stats {
     uint64_t msgs_dropped; /* queue full, or lost with a broken link */
     uint64_t queue_msgs;   /* waiting now */
     uint64_t queue_bytes;
-    uint64_t connects;    /* handshakes accepted (outbound) */
-    uint64_t disconnects; /* up links that went down */
-    uint64_t refusals;    /* handshakes the peer refused */
-    int64_t rtt_last_ns;  /* -1: no sample yet */
+    uint64_t connects;         /* handshakes accepted (outbound) */
+    uint64_t disconnects;      /* up links that went down */
+    uint64_t refusals;         /* handshakes the peer refused */
+    uint64_t refused_since_up; /* TCP connects refused (nothing listening
+                                * on its peer URL) since the link was last
+                                * up: the member is most likely down */
+    int64_t rtt_last_ns;       /* -1: no sample yet */
     int64_t rtt_min_ns;
     int64_t rtt_max_ns;
     double rtt_avg_ns;

@@ -1189,6 +1189,58 @@ static void update_rates(struct server *srv, uint64_t now)
     srv->rate_last_ms = now;
 }
 
+/* Follower: the leader's peer port refuses connections, so its process
+ * is gone (kill -9, crash). Rather than wait out the election timeout, the
+ * remaining voters campaign at once, without pre-vote and through the
+ * leader lease (as a leadership transfer does): the lowest ID first, the
+ * next one LEADER_GONE_STEP_MS later if it did not win, and so on. */
+#define LEADER_GONE_STEP_MS 150u
+
+static void leader_gone_check(struct server *srv, uint64_t now)
+{
+    struct server_peer_stats ps;
+    if (srv->role == RAFT_LEADER || srv->leader_id == 0 || srv->peers == NULL ||
+        srv->wal_failed ||
+        server_peers_stats(srv->peers, srv->leader_id, &ps) != CN_OK || ps.up ||
+        ps.refused_since_up == 0) {
+        srv->gone_since_ms = 0;
+        return;
+    }
+    if (srv->gone_since_ms == 0 || srv->gone_leader != srv->leader_id ||
+        srv->gone_term != srv->raft_term) {
+        srv->gone_leader = srv->leader_id;
+        srv->gone_term = srv->raft_term;
+        srv->gone_since_ms = now;
+        srv->gone_tried = 0;
+    }
+    if (srv->gone_tried)
+        return;
+    struct raft_status st;
+    raft_status(srv->raft, &st);
+    const struct raft_server *self = raft_conf_get(&st.conf, srv->member_id);
+    if (self == NULL || self->role != RAFT_VOTER)
+        return;
+    unsigned rank = 0;
+    for (unsigned i = 0; i < st.conf.n; i++) {
+        const struct raft_server *x = &st.conf.servers[i];
+        if (x->role == RAFT_VOTER && x->id != srv->leader_id &&
+            x->id < srv->member_id)
+            rank++;
+    }
+    if (now < srv->gone_since_ms + (uint64_t)rank * LEADER_GONE_STEP_MS)
+        return;
+    srv->gone_tried = 1;
+    SRV_LOG(&srv->logger, CN_LOG_INFO,
+            "leader %llx is down (its peer port refuses connections); "
+            "campaigning now",
+            (unsigned long long)srv->leader_id);
+    struct raft_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = RAFT_EVENT_CAMPAIGN;
+    ev.campaign.force = 1;
+    raft_step_event(srv, &ev);
+}
+
 static void on_house(uv_timer_t *t)
 {
     struct server *srv = t->data;
@@ -1207,6 +1259,7 @@ static void on_house(uv_timer_t *t)
         server_stop(srv);
         return;
     }
+    leader_gone_check(srv, now);
     publish_attributes(srv);
     reconcile(srv);
     int unsent = 0;
