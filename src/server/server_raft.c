@@ -1419,7 +1419,7 @@ static int boot_discover(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     if (rc == CN_EBUSY) {
         if (strcmp(cfg->discovery_fallback, "exit") != 0)
             snprintf(errmsg, CN_ERRMSG_SIZE,
-                     "%s (proxy mode is not supported by cairn; use "
+                     "%.150s (proxy mode is not supported by cairn; use "
                      "--discovery-fallback=exit)",
                      why);
         else
