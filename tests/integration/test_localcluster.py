@@ -207,10 +207,6 @@ def test_five_members_and_sigterm(script, tmp_path):
     check_all_gone(s, tmp_path)
 
 
-@pytest.mark.xfail(TARGET != "etcd", strict=False,
-                   reason="cairn replication is being integrated (issue "
-                   "#6): members do not yet list each other with client "
-                   "URLs")
 def test_members_form_one_cluster(script, tmp_path):
     s = script(nodes=3).wait_ready()
     try:
