@@ -442,6 +442,31 @@ TEST(raft_lease_ignores_votes_unless_forced)
     drop_all();
 }
 
+TEST(raft_forced_campaign_wins_within_a_dead_leaders_lease)
+{
+    /* Pre-vote and check-quorum on: an ordinary campaign by 2 right after
+     * leader 1 dies is refused by 3 (it heard from 1 within its lease);
+     * a forced one (the driver saw 1's port refuse connections) wins. */
+    cluster(3, 1, 1);
+    elect(1);
+    deliver();
+    REQUIRE_EQ(ev_simple(2, RAFT_EVENT_CAMPAIGN), 0);
+    deliver_cut(1u << 1);
+    CHECK(st(2).role != RAFT_LEADER);
+    CHECK_EQ(st(3).leader, 1);
+    struct raft_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = RAFT_EVENT_CAMPAIGN;
+    ev.campaign.force = 1;
+    struct raft_update up;
+    REQUIRE_EQ(step(2, &ev, &up), 0);
+    deliver_cut(1u << 1);
+    CHECK_EQ(st(2).role, RAFT_LEADER);
+    CHECK_EQ(st(3).leader, 2);
+    CHECK(st(2).term > st(1).term);
+    drop_all();
+}
+
 TEST(raft_check_quorum_steps_isolated_leader_down)
 {
     cluster(3, 1, 1);
