@@ -433,6 +433,8 @@ static int snap_fork(struct server *srv)
     if (pid == 0) {
         close(fds[0]);
         signal(SIGPIPE, SIG_IGN);
+        /* Background work: leave the CPU to the server first. */
+        (void)!nice(19);
         snap_child_main(srv, fds[1]);
     }
     close(fds[1]);
