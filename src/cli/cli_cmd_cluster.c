@@ -111,52 +111,22 @@ out:
     return rc;
 }
 
-/* types.NewURLs validation: scheme and host:port. */
-static int check_peer_url(const char *u, struct cn_buf *err)
-{
-    const char *sep = strstr(u, "://");
-    size_t sl = sep ? (size_t)(sep - u) : 0;
-    if (sep == NULL || !((sl == 4 && strncmp(u, "http", 4) == 0) ||
-                         (sl == 5 && strncmp(u, "https", 5) == 0) ||
-                         (sl == 4 && strncmp(u, "unix", 4) == 0) ||
-                         (sl == 5 && strncmp(u, "unixs", 5) == 0))) {
-        cn_buf_printf(err, "URL scheme must be http, https, unix, or unixs: %s",
-                      u);
-        return CN_EINVAL;
-    }
-    const char *host = sep + 3;
-    size_t hl = strcspn(host, "/?#");
-    const char *colon = NULL;
-    for (size_t i = 0; i < hl; i++)
-        if (host[i] == ':')
-            colon = host + i;
-    if (colon == NULL || colon + 1 == host + hl) {
-        cn_buf_printf(
-            err, "URL address does not have the form \"host:port\": %s", u);
-        return CN_EINVAL;
-    }
-    if (hl < strlen(host) && strcmp(host + hl, "/") != 0 && host[hl] == '/') {
-        cn_buf_printf(err, "URL must not contain a path: %s", u);
-        return CN_EINVAL;
-    }
-    return CN_OK;
-}
-
 /* POST or PUT of {"peerURLs": [...]}: the HTTP answer in hr. */
 static int member_write(struct cli_client *cl, const char *method,
                         const char *target, char *const *urls, size_t n,
                         struct cli_http_resp *hr, struct cn_buf *err)
 {
     struct cn_buf body = {0};
-    for (size_t i = 0; i < n; i++)
-        if (check_peer_url(urls[i], err) != CN_OK) {
-            cn_buf_close(&body);
-            return CN_EINVAL;
-        }
-    cli_json_peer_urls(&body, urls, n);
-    int rc = cli_client_do(cl, method, target, body.data, 0, 0, hr);
+    char *clean[CLI_ENDPOINTS_MAX];
+    int rc = cli_peer_urls_parse(urls, n, clean, err);
+    if (rc != CN_OK)
+        return rc;
+    rc = cli_json_peer_urls(&body, clean, n);
+    if (rc == CN_OK)
+        rc = cli_client_do(cl, method, target, body.data, 0, 0, hr);
     if (rc != CN_OK)
         cn_buf_append(err, cl->fail.data, cl->fail.len);
+    cli_peer_urls_free(clean, n);
     cn_buf_close(&body);
     return rc;
 }

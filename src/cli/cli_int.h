@@ -136,6 +136,16 @@ int cli_json_parse_message(const char *body, size_t len, char **msg);
 /* Appends {"peerURLs":[...]} to out. */
 int cli_json_peer_urls(struct cn_buf *out, char *const *urls, size_t n);
 
+/* ---- peer URLs of member add/update (cli_peer_url.c) --------------- */
+
+/* etcd's types.NewURLs as etcdctl applies it: each of in[0..n) trimmed and
+ * checked (Go's url.Parse errors, scheme, host:port, no path); out[0..n)
+ * receives the URLs to send, sorted, owned by the caller
+ * (cli_peer_urls_free). CN_EINVAL with etcdctl's message in err. */
+int cli_peer_urls_parse(char *const *in, size_t n, char **out,
+                        struct cn_buf *err);
+void cli_peer_urls_free(char **urls, size_t n);
+
 /* Service instance value (docs/recipes.md):
  * {"addr":"10.0.0.1:80","healthy":true,"updated":"2024-01-02T03:04:05Z"} */
 struct cli_service_value {
