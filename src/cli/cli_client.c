@@ -5,7 +5,10 @@
  *     or I/O failure, a header timeout or a 5xx moves to the next endpoint
  *     and is collected into a "cluster error";
  *   - one-shot requests (create with prevExist=false, delete) are not sent
- *     twice: their first failure is final (the write may have happened);
+ *     twice: their first failure is final (the write may have happened),
+ *     except a refused connection (nothing was sent: unlike the Go client,
+ *     the next endpoint is tried, so a dead member that endpoint sync put
+ *     first does not fail every mk and rm);
  *   - a success pins the endpoint that answered;
  *   - unless --no-sync, the endpoint list is first replaced by the members'
  *     client URLs (GET /v2/members);
@@ -255,7 +258,11 @@ int cli_client_do(struct cli_client *cl, const char *method, const char *target,
             cl->fail_conn = 0;
         cn_buf_printf(&errs, "error #%d: %s\n", nerr, msg);
         nerr++;
-        if (flags & CLI_REQ_ONESHOT) {
+        /* A one-shot request fails with its first failure (the write may
+         * have happened), except a refused connection to an endpoint that
+         * is not the last: nothing was sent, the next one is tried. */
+        if ((flags & CLI_REQ_ONESHOT) &&
+            (rc != CN_ECONNREFUSED || i + 1 == cl->ep_count)) {
             cl->pinned = (k + 1) % cl->ep_count;
             cn_buf_append_cstr(&cl->fail, msg);
             cl->fail_conn = 0;
