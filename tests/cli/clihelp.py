@@ -80,6 +80,19 @@ def http(url, method, path, data=None, timeout=5):
         return e.code, json.loads(e.read() or b"null"), e.headers
 
 
+def http_json(url, method, path, obj=None, timeout=5):
+    """A request with a JSON body (the members API): (status, body)."""
+    body = json.dumps(obj).encode() if obj is not None else None
+    req = urllib.request.Request(url + path, data=body, method=method)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, json.loads(r.read() or b"null")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"null")
+
+
 def wipe(url):
     """Delete every top-level key (hidden ones included by name)."""
     _, body, _ = http(url, "GET", "/v2/keys/")
