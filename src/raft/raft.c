@@ -424,19 +424,26 @@ static int propose(struct raft *r, const struct raft_event *ev,
 static int snapshot_taken(struct raft *r, const struct raft_event *ev)
 {
     raft_index idx = ev->snapshot_taken.index;
-    if (idx <= r->snap.index)
-        return 0; /* stale: we already have a newer one */
+    if (idx <= r->snap.index) {
+        /* stale: we already have a newer one */
+        if (ev->snapshot_taken.give)
+            cn_free((void *)ev->snapshot_taken.data);
+        return 0;
+    }
     if (idx > r->applied)
         return CN_EINVAL;
-    void *copy = cn_malloc(ev->snapshot_taken.len);
-    if (copy == NULL)
-        return CN_ENOMEM;
-    if (ev->snapshot_taken.len)
-        memcpy(copy, ev->snapshot_taken.data, ev->snapshot_taken.len);
     struct raft_snapshot_meta meta;
-    if (raft_snapshot_meta_at(r, idx, &meta) != 0) {
-        cn_free(copy);
+    if (raft_snapshot_meta_at(r, idx, &meta) != 0)
         return CN_EINVAL;
+    void *copy;
+    if (ev->snapshot_taken.give) {
+        copy = (void *)ev->snapshot_taken.data; /* ours now */
+    } else {
+        copy = cn_malloc(ev->snapshot_taken.len);
+        if (copy == NULL)
+            return CN_ENOMEM;
+        if (ev->snapshot_taken.len)
+            memcpy(copy, ev->snapshot_taken.data, ev->snapshot_taken.len);
     }
     cn_free(r->snap_data);
     r->snap_data = copy;

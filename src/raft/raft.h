@@ -201,8 +201,11 @@ struct raft_event {
         } persisted;
         struct {
             raft_index index; /* <= last applied index */
-            const void *data; /* borrowed; copied */
-            size_t len;
+            const void *data; /* borrowed and copied; or, with give, */
+            size_t len;       /* from cn_malloc and kept by the core */
+            int give;         /* (freed with cn_free): no copy; on 0
+                                 the core owns it, on an error the
+                                 caller still does */
         } snapshot_taken;
         struct {
             raft_index index; /* update.snapshot.index */

@@ -403,7 +403,9 @@ int server_new(struct server **out, const struct cn_config *cfg,
     rc = server_init_loop(srv, errmsg);
     if (rc != CN_OK)
         goto err_after_wal;
+    srv->booting = 1;
     server_raft_start(srv);
+    srv->booting = 0;
     *out = srv;
     return CN_OK;
 

@@ -161,6 +161,9 @@ struct server {
     struct cn_buf snap_buf;   /* its payload while SAVING */
     uv_pipe_t snap_pipe;      /* the snapshot child's payload, as it comes */
     int snap_pid;             /* that child (0: none) */
+    int64_t snap_fork_ns;     /* how long fork() held the loop */
+    int booting;              /* in server_new: no snapshot yet (a restart
+                               * serves first, snapshots later) */
     char snap_errmsg[CN_ERRMSG_SIZE];
     /* watches */
     struct server_watch_map watches;
@@ -224,9 +227,10 @@ void server_raft_stop(struct server *srv);
 void server_raft_free(struct server *srv);
 /* A batch made everything up to pos durable. */
 void server_raft_persisted(struct server *srv, const struct wal_pos *pos);
-/* A snapshot taken here is durable (its marker synced). */
-void server_raft_snapshot_taken(struct server *srv, uint64_t index,
-                                struct cn_slice data);
+/* A snapshot taken here is durable (its marker synced). data must come
+ * from cn_malloc: on CN_OK Raft owns it now (the caller forgets it). */
+int server_raft_snapshot_taken(struct server *srv, uint64_t index,
+                               struct cn_slice data);
 /* Encodes the snapshot data of the current state at the applied index. */
 int server_raft_snapshot_data(struct server *srv, struct cn_buf *out,
                               uint64_t *term);

@@ -707,8 +707,8 @@ void server_raft_persisted(struct server *srv, const struct wal_pos *pos)
     raft_step_event(srv, &ev);
 }
 
-void server_raft_snapshot_taken(struct server *srv, uint64_t index,
-                                struct cn_slice data)
+int server_raft_snapshot_taken(struct server *srv, uint64_t index,
+                               struct cn_slice data)
 {
     struct raft_event ev;
     memset(&ev, 0, sizeof(ev));
@@ -716,7 +716,10 @@ void server_raft_snapshot_taken(struct server *srv, uint64_t index,
     ev.snapshot_taken.index = index;
     ev.snapshot_taken.data = data.base;
     ev.snapshot_taken.len = data.len;
+    ev.snapshot_taken.give = data.len > 0;
     raft_step_event(srv, &ev);
+    /* The core took the bytes unless it refused the event. */
+    return data.len > 0 && srv->last_step_rc == CN_OK ? CN_OK : CN_EINVAL;
 }
 
 int server_raft_snapshot_data(struct server *srv, struct cn_buf *out,

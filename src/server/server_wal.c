@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
@@ -191,12 +192,19 @@ static void server_snap_purge(struct server *srv)
     srv->snap_state = SERVER_SNAP_IDLE;
     srv->snap_index = srv->snap_save_index;
     srv->stats.snapshots++;
+    int64_t t0 = server_mono_ns(srv);
     struct cn_slice data = {srv->snap_buf.data, srv->snap_buf.len};
-    server_raft_snapshot_taken(srv, srv->snap_save_index, data);
-    cn_buf_close(&srv->snap_buf); /* can be large: not kept */
+    /* The bytes go to Raft as they are (it sends them to followers that
+     * fall behind): no copy of what can be hundreds of MB. */
+    if (server_raft_snapshot_taken(srv, srv->snap_save_index, data) == CN_OK)
+        memset(&srv->snap_buf, 0, sizeof(srv->snap_buf));
+    else
+        cn_buf_close(&srv->snap_buf);
+    int64_t tr = server_mono_ns(srv);
     struct wal_purge_result pr = {0, 0};
     char why[CN_ERRMSG_SIZE] = "";
     int rc = wal_purge(srv->wal, &pr, why);
+    int64_t t1 = server_mono_ns(srv);
     if (rc != CN_OK)
         SRV_LOG(&srv->logger, CN_LOG_WARN,
                 "snapshot at index %llu saved, but purging old files "
@@ -205,9 +213,11 @@ static void server_snap_purge(struct server *srv)
     else
         SRV_LOG(&srv->logger, CN_LOG_INFO,
                 "saved snapshot at index %llu; purged %u snapshots and %u "
-                "log segments",
+                "log segments (loop busy: fork %.1f ms, Raft compaction "
+                "%.1f ms, purge %.1f ms)",
                 (unsigned long long)srv->snap_index, pr.snaps_removed,
-                pr.segments_removed);
+                pr.segments_removed, srv->snap_fork_ns / 1e6,
+                (double)(tr - t0) / 1e6, (double)(t1 - tr) / 1e6);
 }
 
 /* A batch (or a sync) ended with rc; pos is the durable position. */
@@ -424,6 +434,7 @@ static int snap_fork(struct server *srv)
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return CN_EIO;
+    int64_t t0 = server_mono_ns(srv);
     pid_t pid = fork();
     if (pid < 0) {
         close(fds[0]);
@@ -432,11 +443,17 @@ static int snap_fork(struct server *srv)
     }
     if (pid == 0) {
         close(fds[0]);
+        /* A child must not outlive a killed server: it holds the data
+         * dir's lock too (flock is shared across fork). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(1);
         signal(SIGPIPE, SIG_IGN);
         /* Background work: leave the CPU to the server first. */
         (void)!nice(19);
         snap_child_main(srv, fds[1]);
     }
+    srv->snap_fork_ns = server_mono_ns(srv) - t0;
     close(fds[1]);
     uv_pipe_init(&srv->loop, &srv->snap_pipe, 0);
     srv->snap_pipe.data = srv;
@@ -457,7 +474,8 @@ void server_snap_maybe_start(struct server *srv)
 {
     uint64_t every = srv->cfg.snapshot_count;
     if (every == 0 || srv->snap_state != SERVER_SNAP_IDLE || srv->wal_failed ||
-        srv->in_step || srv->raft_index < srv->snap_index + every)
+        srv->in_step || srv->booting ||
+        srv->raft_index < srv->snap_index + every)
         return;
     struct raft_snapshot_meta meta;
     if (raft_snapshot_meta_at(srv->raft, srv->raft_index, &meta) != CN_OK)
