@@ -365,9 +365,9 @@ static void on_member_done(struct server_proposal *p)
                  op->id_hex);
         members_error(r, 410, msg);
     } else if (p->member_err == SERVER_MEMBER_URL_EXISTS) {
-        members_error(r, 409, "etcdserver: peerURL exists");
+        members_error(r, 409, "membership: peerURL exists");
     } else if (p->member_err == SERVER_MEMBER_ID_EXISTS) {
-        members_error(r, 409, "etcdserver: member ID already exist");
+        members_error(r, 409, "membership: ID exists");
     } else if (p->member_err != SERVER_MEMBER_OK) {
         members_error(r, 500, "etcdserver: too many members");
     } else if (p->op == SERVER_OP_MEMBER_ADD) {
@@ -400,11 +400,25 @@ static int members(struct http_api *api, struct http_req *r)
     int rc = CN_OK;
     if (r->method == HM_GET) {
         if (*sub == '\0') {
-            rc |= cn_buf_append_cstr(&r->body, "{\"members\":[");
+            /* By ID, as etcd lists them; a member being removed is gone
+             * already for clients, as in etcd once DELETE has answered. */
+            const struct server_member *v[SERVER_MEMBERS_MAX];
+            unsigned n = 0;
             for (unsigned i = 0; i < t->n; i++) {
+                if (t->m[i].flags & SERVER_MEMBER_LEAVING)
+                    continue;
+                unsigned j = n++;
+                while (j > 0 && v[j - 1]->id > t->m[i].id) {
+                    v[j] = v[j - 1];
+                    j--;
+                }
+                v[j] = &t->m[i];
+            }
+            rc |= cn_buf_append_cstr(&r->body, "{\"members\":[");
+            for (unsigned i = 0; i < n; i++) {
                 if (i)
                     rc |= cn_buf_append_char(&r->body, ',');
-                member_json(&r->body, &t->m[i], &rc);
+                member_json(&r->body, v[i], &rc);
             }
             rc |= cn_buf_append_cstr(&r->body, "]}\n");
         } else if (strcmp(sub, "leader") == 0) {

@@ -327,8 +327,8 @@ static int apply_member_cmd(struct server *srv, const struct server_cmd *c)
         return SERVER_MEMBER_OK;
     }
     case SERVER_CMD_MEMBER_UPDATE:
-        if (m == NULL)
-            return server_members_is_removed(&srv->members, c->id)
+        if (m == NULL || (m->flags & SERVER_MEMBER_LEAVING))
+            return m != NULL || server_members_is_removed(&srv->members, c->id)
                        ? SERVER_MEMBER_REMOVED
                        : SERVER_MEMBER_NOT_FOUND;
         if (urls_taken(srv, c->id, c))
@@ -338,8 +338,8 @@ static int apply_member_cmd(struct server *srv, const struct server_cmd *c)
         peers_set(srv, m, 1);
         return SERVER_MEMBER_OK;
     case SERVER_CMD_MEMBER_REMOVE:
-        if (m == NULL)
-            return server_members_is_removed(&srv->members, c->id)
+        if (m == NULL || (m->flags & SERVER_MEMBER_LEAVING))
+            return m != NULL || server_members_is_removed(&srv->members, c->id)
                        ? SERVER_MEMBER_REMOVED
                        : SERVER_MEMBER_NOT_FOUND;
         if (m->flags & SERVER_MEMBER_IN_CONF) {
@@ -1206,6 +1206,14 @@ static void leader_gone_check(struct server *srv, uint64_t now)
         srv->wal_failed ||
         server_peers_stats(srv->peers, srv->leader_id, &ps) != CN_OK || ps.up ||
         ps.refused_since_up == 0) {
+        srv->gone_since_ms = 0;
+        return;
+    }
+    /* Every one of its URLs refused (the dialer tries them in turn): a
+     * dead URL among live ones proves nothing. */
+    const struct server_member *lm =
+        server_members_find_const(&srv->members, srv->leader_id);
+    if (lm == NULL || ps.refused_since_up < lm->n_peer) {
         srv->gone_since_ms = 0;
         return;
     }

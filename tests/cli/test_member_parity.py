@@ -270,17 +270,11 @@ def test_member_script_matches_etcdctl(cluster):
     assert r.new_ids and r2.new_ids and r.new_ids[0] != r2.new_ids[0]
 
 
-# Where cairn's members API answers differently from etcd 3.4 (the server
-# is not cairnctl's to change): (etcd's text, cairn's text) replaced in
-# cairn's output before the comparison, and checked by the strict xfail
-# test below, which starts passing once cairn answers like etcd.
-SERVER_DIFFS = [
-    # POST/PUT /v2/members with a peer URL in use: 409 {"message": ...}
-    ("membership: peerURL exists", "etcdserver: peerURL exists"),
-]
-# Also (not text, so not replaced): cairn lists members in table order,
-# etcd by ID (the scripts sort member lines); cairn's DELETE answers before
-# the member leaves the list (the scripts wait, wait_gone).
+# Where cairn's members API would answer differently from etcd 3.4: (etcd's
+# text, cairn's text) replaced in cairn's output before the comparison.
+# None now: the conflict texts, the order by ID and DELETE's answer are
+# etcd's (checked by the two tests below).
+SERVER_DIFFS = []
 
 
 def unorder(text, sort):
@@ -337,10 +331,6 @@ def test_members_api_answers_like_etcd(cluster, etcd_cluster):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(target_kind() == "cairn", strict=True,
-                   reason="cairn lists members in table order (etcd 3.4: "
-                   "by ID) and answers 409 'etcdserver: peerURL exists' "
-                   "where etcd 3.4 says 'membership: peerURL exists'")
 def test_members_api_order_and_conflict_text_like_etcd(cluster):
     url = cluster.members[1].client_url
     ms = settle(cluster)
@@ -358,11 +348,6 @@ def test_members_api_order_and_conflict_text_like_etcd(cluster):
     assert ids == sorted(ids)
 
 
-@pytest.mark.xfail(target_kind() == "cairn", strict=True,
-                   reason="cairn answers DELETE /v2/members/ID with 204 "
-                   "while the member is still listed (marked as leaving), "
-                   "and a second DELETE in that window with 204 again; "
-                   "etcd 3.4 lists it no more and answers 410")
 def test_members_delete_is_done_when_answered_like_etcd(cluster):
     """Three tries (cairn's window is one housekeeping round, ~50 ms, so
     one try could miss it)."""
