@@ -70,6 +70,7 @@ void raft_free(struct raft *r)
         return;
     raft_log_free(r);
     cn_free(r->snap_data);
+    cn_free(r->released);
     cn_buf_close(&r->recv_buf);
     cn_free(r->prs);
     cn_free(r->prs_tmp);
@@ -445,7 +446,8 @@ static int snapshot_taken(struct raft *r, const struct raft_event *ev)
         if (ev->snapshot_taken.len)
             memcpy(copy, ev->snapshot_taken.data, ev->snapshot_taken.len);
     }
-    cn_free(r->snap_data);
+    cn_free(r->released);
+    r->released = r->snap_data;
     r->snap_data = copy;
     r->snap_len = ev->snapshot_taken.len;
     r->snap = meta;
@@ -581,6 +583,8 @@ static void finalize(struct raft *r, struct raft_update *up)
     up->reads = r->ready;
     up->n_reads = (unsigned)r->n_ready;
     up->next_timeout_ms = next_timeout(r);
+    up->released = r->released;
+    r->released = NULL;
     r->up_pending = 1;
 }
 
@@ -615,6 +619,7 @@ void raft_update_done(struct raft *r, struct raft_update *up)
     r->saved_hs.term = r->term;
     r->saved_hs.vote = r->vote;
     r->up_pending = 0;
+    cn_free(up->released); /* the driver did not take it */
     memset(up, 0, sizeof(*up));
 }
 

@@ -283,6 +283,11 @@ struct raft_update {
 
     /* Step RAFT_EVENT_TICK no later than this (driver clock, ms). */
     uint64_t next_timeout_ms;
+
+    /* The previous snapshot's bytes, replaced by a newer one: the driver
+     * may take it (set it to NULL) and cn_free it off its hot path, as it
+     * can be large; raft_update_done frees it otherwise. */
+    void *released;
 };
 
 struct raft; /* opaque */

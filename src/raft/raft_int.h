@@ -105,6 +105,7 @@ struct raft {
     /* Snapshot (owned copy) and configuration. */
     struct raft_snapshot_meta snap;
     void *snap_data;
+    void *released; /* replaced snapshot bytes, handed to the driver */
     size_t snap_len;
     struct raft_conf conf; /* latest in the log (takes effect on append) */
     raft_index conf_index;

@@ -649,6 +649,41 @@ static void handle_update(struct server *srv, struct raft_update *up)
 
 static void on_tick(uv_timer_t *t);
 
+/* Freeing a replaced snapshot (hundreds of MB at a million keys) returns
+ * its pages to the kernel: done on the thread pool, not on the loop. */
+struct free_work {
+    uv_work_t req;
+    void *p;
+};
+
+static void on_free_work(uv_work_t *req)
+{
+    struct free_work *f = req->data;
+    cn_free(f->p); /* cn_free is free(): thread-safe */
+}
+
+static void on_free_done(uv_work_t *req, int status)
+{
+    (void)status;
+    cn_free(req->data);
+}
+
+static void free_later(struct server *srv, void *p)
+{
+    struct free_work *f =
+        srv->handles_started && !srv->stopping ? cn_malloc(sizeof(*f)) : NULL;
+    if (f == NULL) {
+        cn_free(p);
+        return;
+    }
+    f->p = p;
+    f->req.data = f;
+    if (uv_queue_work(&srv->loop, &f->req, on_free_work, on_free_done) != 0) {
+        cn_free(p);
+        cn_free(f);
+    }
+}
+
 static void raft_step_event(struct server *srv, struct raft_event *ev)
 {
     CN_ASSERT(!srv->in_step);
@@ -657,6 +692,10 @@ static void raft_step_event(struct server *srv, struct raft_event *ev)
     srv->in_step = 1;
     int rc = raft_step(srv->raft, ev, &up);
     handle_update(srv, &up);
+    if (up.released != NULL) {
+        free_later(srv, up.released);
+        up.released = NULL;
+    }
     uint64_t next = up.next_timeout_ms;
     raft_update_done(srv->raft, &up);
     srv->in_step = 0;
