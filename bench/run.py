@@ -990,11 +990,13 @@ def cmd_cluster(args):
         targets = [("_all", all_members), ("_leader", leader_endpoint)]
         if args.endpoints != "both":
             targets = [t for t in targets if t[0] == "_" + args.endpoints]
+        elif args.quick:
+            targets = targets[:1]  # QUICK: over all members only
         names = matrix(bench, formed, rep, args.quick,
                        [w for w in args.workloads.split(",") if w],
                        [int(c) for c in args.conns.split(",")],
                        targets=targets, prefix=prefix)
-        trials = args.failover_trials or (2 if args.quick else 5)
+        trials = args.failover_trials or (1 if args.quick else 5)
         fo_names = failover_matrix(bench, formed, rep, trials,
                                    args.election_timeout, prefix)
         if names:
