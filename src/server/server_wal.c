@@ -422,9 +422,11 @@ static void on_snap_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         srv->snap_buf.len > 0)
         rc = CN_OK;
     srv->snap_pid = 0;
-    snprintf(srv->snap_errmsg, sizeof(srv->snap_errmsg),
-             rc == CN_OK ? "" : "the snapshot process failed (status %d)",
-             status);
+    if (rc == CN_OK)
+        srv->snap_errmsg[0] = '\0';
+    else
+        snprintf(srv->snap_errmsg, sizeof(srv->snap_errmsg),
+                 "the snapshot process failed (status %d)", status);
     snap_saved(srv, rc);
 }
 
@@ -442,7 +444,13 @@ static int snap_fork(struct server *srv)
         return CN_EIO;
     }
     if (pid == 0) {
-        close(fds[0]);
+        /* Keep only stdio and the pipe (as fd 3): above all not the data
+         * dir's lock, shared across fork, so that a new server can lock
+         * the dir the moment this one dies. */
+        if (fds[1] != 3 && dup2(fds[1], 3) != 3)
+            _exit(1);
+        fds[1] = 3;
+        close_range(4, ~0u, 0);
         /* A child must not outlive a killed server: it holds the data
          * dir's lock too (flock is shared across fork). */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
