@@ -642,8 +642,16 @@ int wal_read(struct wal *w, struct wal_recovery *rec, char *errmsg)
     int retry;
     rc = read_log(w, segs, count, newest_snap_index(w), rec, &retry, errmsg);
     if (rc == CN_OK && retry) {
+        /* What the first pass found (and removed) is still news. */
+        unsigned skipped = rec->snaps_skipped;
+        char notes[sizeof(rec->notes)];
+        memcpy(notes, rec->notes, sizeof(notes));
         wal_recovery_close(rec);
         rc = read_log(w, segs, count, 0, rec, &retry, errmsg);
+        if (rc == CN_OK && skipped > rec->snaps_skipped) {
+            rec->snaps_skipped = skipped; /* removed in the first pass */
+            memcpy(rec->notes, notes, sizeof(notes));
+        }
     }
     cn_free(segs);
     return rc;

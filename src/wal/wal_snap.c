@@ -237,9 +237,14 @@ int wal_snap_load(struct wal *w, const uint64_t *markers, size_t count,
         char name[64];
         wal_snap_name(term, index, name, sizeof(name));
         if (!vouched(markers, count, term, index)) {
+            /* Saved, but its marker never became durable (a crash between
+             * the two): nothing can ever use it, so it goes. */
             rec->snaps_skipped++;
-            note(rec, "snapshot %s skipped: the log has no marker for it",
-                 name);
+            char path[WAL_PATH_MAX + 300];
+            snprintf(path, sizeof(path), "%s/%s", w->snap_dir, name);
+            int urc = CN_FS_CALL(w->fs, unlink, path, NULL);
+            note(rec, "snapshot %s skipped: the log has no marker for it%s",
+                 name, urc == CN_OK ? " (removed)" : "");
             continue;
         }
         char why[CN_ERRMSG_SIZE] = "";

@@ -109,7 +109,7 @@ def test_kill9_under_concurrent_load_keeps_acknowledged_writes(nodes):
     log = n.log_text()
     assert "saved snapshot at index" in log
     # --max-snapshots 2, plus at most one saved just before a kill whose
-    # marker never became durable (removed by the next purge).
+    # marker never became durable (removed at the next start).
     assert len([f for f in os.listdir(n.snap_dir)
                 if f.endswith(".snap")]) <= 3
 

@@ -123,6 +123,14 @@ TEST(wal_snap_without_marker_is_skipped)
     CHECK(model_matches(&m, &rec));
     CHECK_EQ(rec.snaps_skipped, 1);
     CHECK(strstr(rec.notes, "no marker") != NULL);
+    CHECK(strstr(rec.notes, "(removed)") != NULL);
+    wal_recovery_close(&rec);
+    wal_close(w);
+    /* It is gone: the next start has nothing to skip. */
+    w = open_ok(&cfg, &rec);
+    REQUIRE(w != NULL);
+    CHECK(snap_is(&rec, 20));
+    CHECK_EQ(rec.snaps_skipped, 0);
     wal_recovery_close(&rec);
     wal_close(w);
     crashfs_free(c);
