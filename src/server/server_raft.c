@@ -53,33 +53,24 @@ static uint64_t mono_ms(const struct server *srv)
 
 /* ---- little-endian helpers for the driver's messages ---- */
 
-static void put64(uint8_t *p, uint64_t v)
+static void put_le(uint8_t *p, uint64_t v, unsigned n)
 {
-    for (int i = 0; i < 8; i++)
+    for (unsigned i = 0; i < n; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint64_t get64(const uint8_t *p)
+static uint64_t get_le(const uint8_t *p, unsigned n)
 {
     uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
+    for (unsigned i = 0; i < n; i++)
         v |= (uint64_t)p[i] << (8 * i);
     return v;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)p[i] << (8 * i);
-    return v;
-}
+#define put64(p, v) put_le((p), (v), 8)
+#define put32(p, v) put_le((p), (v), 4)
+#define get64(p) get_le((p), 8)
+#define get32(p) ((uint32_t)get_le((p), 4))
 
 /* ---- sending ---- */
 
