@@ -362,11 +362,36 @@ class Cluster:
         s.spawn(self.member_args(s))
 
     def start(self, timeout=30.0):
-        for s in self.members:
-            self.spawn(s)
-        for s in self.members:
-            s.wait_ready(timeout)
+        """Starts every member. A port taken between free_ports() and the
+        members' bind (members dial each other meanwhile, and an outgoing
+        connection may get that very port) makes a member exit with
+        "address already in use": then the whole cluster starts again on
+        new ports with fresh data dirs, up to twice."""
+        for attempt in range(3):
+            for s in self.members:
+                self.spawn(s)
+            try:
+                for s in self.members:
+                    s.wait_ready(timeout)
+                return self
+            except ServerError:
+                clash = any("address already in use" in s.log_text().lower()
+                            for s in self.members)
+                if not clash or attempt == 2:
+                    raise
+                self.stop()
+                self.renew_ports()
         return self
+
+    def renew_ports(self):
+        ports = free_ports(2 * len(self.members))
+        for i, s in enumerate(self.members):
+            s.client_port, s.peer_port = ports[2 * i], ports[2 * i + 1]
+            shutil.rmtree(s.data_dir, ignore_errors=True)
+            with open(s.log_path, "ab") as f:
+                f.write(b"---- ports were taken: started again ----\n")
+        self.initial = ",".join("%s=%s" % (s.name, s.peer_url)
+                                for s in self.members)
 
     def stop(self):
         for s in self.members:

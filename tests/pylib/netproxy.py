@@ -44,7 +44,7 @@ import socket
 import threading
 import time
 
-from pylib.cluster import Cluster, free_ports
+from pylib.cluster import Cluster, ServerError, free_ports
 
 HOST = "127.0.0.1"
 BUF_LIMIT = 1 << 20  # stop reading a side while this much waits unsent
@@ -455,6 +455,11 @@ class ProxiedCluster(Cluster):
             eps.append(Endpoint(s.name, s.peer_port, port,
                                 lambda s=s: s.proc.pid if s.proc else None))
         self.net = PartitionNet(eps)
+
+    def renew_ports(self):
+        # The proxies listen on the advertised peer ports: no moving.
+        raise ServerError("a port was taken while the proxied cluster "
+                          "started")
 
     def member(self, name):
         return next(s for s in self.members if s.name == name)
