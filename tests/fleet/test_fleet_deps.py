@@ -44,16 +44,25 @@ def test_fleet_requires_after_on_one_machine(fleet):
     fleet.wait_machines(2)
     # db takes a second to start; web needs it, after it, beside it, and
     # also names units of the host, which count as there.
-    fleet.write_unit("db.service", "[Service]\nExecStartPre=/bin/sleep 1\n" +
-                     logged(fleet, "db"))
+    # db's ExecStartPre leaves a mark once done; web logs "web" only if it
+    # finds the mark when it starts (its own log line may come first: db's
+    # shell is merely forked when db counts as active).
+    mark = os.path.join(fleet.tmp, "db-started")
+    fleet.write_unit("db.service", (
+        "[Service]\nExecStartPre=/bin/sleep 1\n"
+        "ExecStartPre=/bin/touch %s\n" % mark) + logged(fleet, "db"))
     fleet.write_unit("web.service", (
         "[Unit]\nRequires=db.service network-online.target\n"
-        "After=db.service network-online.target\n[Service]\n" +
-        logged(fleet, "web") + "[X-Fleet]\nMachineOf=db.service\n"))
+        "After=db.service network-online.target\n[Service]\n"
+        "ExecStart=/bin/sh -c 'if test -e %s; then echo web >> %s; "
+        "else echo web-too-early >> %s; fi; exec sleep 600'\n"
+        "ExecStopPost=/bin/sh -c 'echo web-stopped >> %s'\n"
+        "TimeoutStopSec=2\n"
+        "[X-Fleet]\nMachineOf=db.service\n" % (
+            mark, fleet.log, fleet.log, fleet.log)))
     fleet.ctl("start", "web.service", "db.service")
-    # (active means forked: the shell may not have written its line yet)
     wait_for(lambda: len(lines(fleet)) == 2, 5, "two lines")
-    assert lines(fleet) == ["db", "web"]
+    assert sorted(lines(fleet)) == ["db", "web"]
     (mid,) = fleet.running_on("db.service")
     assert fleet.running_on("web.service") == [mid]
     agent = a1 if a1.machine_id == mid else a2
