@@ -4,7 +4,8 @@
 #                     cairn-fleetctl on build/cairn AND on etcd 3.4
 #                     (FLEET_TEST_TARGETS=etcd or =cairn runs one of them)
 #   bench-fleet       figures: start -> running, agent death -> running
-#                     elsewhere, 1000 units on 10 agents (BENCH_UNITS=...)
+#                     elsewhere, 1000 units on 10 agents (BENCH_UNITS=...;
+#                     QUICK=1: 200 units)
 
 TEST_STAGES += check-fleet
 BENCH_STAGES += bench-fleet
@@ -19,4 +20,6 @@ check-fleet: $(FLEET_PROGS)
 	    -p no:cacheprovider tests/fleet
 
 bench-fleet: $(FLEET_PROGS)
-	FLEET_BUILD=$(B) CAIRN_BIN=$(B)/cairn $(FLEET_PY) tests/fleet/bench_fleet.py
+	FLEET_BUILD=$(B) CAIRN_BIN=$(B)/cairn \
+	    $(if $(QUICK),BENCH_UNITS=$${BENCH_UNITS:-200}) \
+	    $(FLEET_PY) tests/fleet/bench_fleet.py
