@@ -616,12 +616,23 @@ def test_partition_random_cuts_linearizable(proxied_cluster):
 
     # The checker is not vacuous on this very history: one stale read
     # injected into it must be caught.
-    bad_ops, bad = inject_stale_read(ops, random.Random(seed))
-    assert bad is not None, "no pair of acknowledged writes to corrupt"
-    bad_res = check(bad_ops, time_limit=30)
+    # A placement deep in a long, busy history can exhaust the search
+    # budget (no verdict, never a pass): up to three placements are tried;
+    # one must be rejected and none accepted.
+    rnd = random.Random(seed)
+    tried = []
+    for _ in range(3):
+        bad_ops, bad = inject_stale_read(ops, rnd)
+        assert bad is not None, "no pair of acknowledged writes to corrupt"
+        bad_res = check(bad_ops, time_limit=20)
+        assert bad_res.ok is not True, \
+            "injected stale read %r accepted: %s" % (bad, bad_res.message)
+        tried.append((bad, bad_res.message))
+        if bad_res.ok is False:
+            assert "#%d stale" % bad.id in bad_res.message, bad_res.message
+            break
     assert bad_res.ok is False, \
-        "injected stale read %r not caught: %s" % (bad, bad_res.message)
-    assert "#%d stale" % bad.id in bad_res.message, bad_res.message
+        "injected stale reads not judged: %r" % tried
 
     # Every acknowledged write is in every member's event history, at the
     # index it was acknowledged with, and the members' histories agree.
