@@ -72,6 +72,15 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
 #define get64(p) get_le((p), 8)
 #define get32(p) ((uint32_t)get_le((p), 4))
 
+/* Points out[] at a flag's URLs (at most SERVER_MEMBER_URLS_MAX). */
+static unsigned url_ptrs(const struct cn_url_list *l, const char **out)
+{
+    unsigned n = 0;
+    for (int i = 0; i < l->count && n < SERVER_MEMBER_URLS_MAX; i++)
+        out[n++] = l->urls[i].raw;
+    return n;
+}
+
 /* ---- sending ---- */
 
 static void send_bytes(struct server *srv, uint64_t to, uint8_t type,
@@ -269,17 +278,19 @@ static void urls_of(const struct server_cmd *c,
     }
 }
 
-static void peers_set(struct server *srv, const struct server_member *m,
-                      int update)
+/* Tells the transport where member m is: a new peer is added, a known
+ * one gets m's URLs. */
+static void peers_set(struct server *srv, const struct server_member *m)
 {
     if (srv->peers == NULL || m->id == srv->member_id || m->n_peer == 0)
         return;
     const char *v[SERVER_MEMBER_URLS_MAX];
     for (unsigned i = 0; i < m->n_peer; i++)
         v[i] = m->peer[i];
-    int rc = update ? server_peers_update(srv->peers, m->id, v, m->n_peer)
-                    : server_peers_add(srv->peers, m->id, v, m->n_peer);
-    if (rc != CN_OK && rc != CN_EEXIST)
+    int rc = server_peers_add(srv->peers, m->id, v, m->n_peer);
+    if (rc == CN_EEXIST)
+        rc = server_peers_update(srv->peers, m->id, v, m->n_peer);
+    if (rc != CN_OK)
         SRV_LOG(&srv->logger, CN_LOG_WARN, "peer %llx: %s",
                 (unsigned long long)m->id, cn_strerror(rc));
 }
@@ -310,7 +321,7 @@ static int apply_member_cmd(struct server *srv, const struct server_cmd *c)
         if (server_members_add(&srv->members, c->id, "", v, c->n_urls) != CN_OK)
             return SERVER_MEMBER_FULL;
         m = server_members_find(&srv->members, c->id);
-        peers_set(srv, m, 0);
+        peers_set(srv, m);
         SRV_LOG(&srv->logger, CN_LOG_INFO,
                 "added member %llx %s to the cluster; it joins as a learner "
                 "and becomes a voter once it has caught up",
@@ -326,7 +337,7 @@ static int apply_member_cmd(struct server *srv, const struct server_cmd *c)
             return SERVER_MEMBER_URL_EXISTS;
         if (server_members_set_urls(m, 0, v, c->n_urls) != CN_OK)
             return SERVER_MEMBER_FULL;
-        peers_set(srv, m, 1);
+        peers_set(srv, m);
         return SERVER_MEMBER_OK;
     case SERVER_CMD_MEMBER_REMOVE:
         if (m == NULL || (m->flags & SERVER_MEMBER_LEAVING))
@@ -527,8 +538,7 @@ static void install_snapshot(struct server *srv, const struct raft_update *up)
     if (srv->peers != NULL) {
         for (unsigned i = 0; i < t.n; i++)
             if (t.m[i].id != self) {
-                peers_set(srv, &t.m[i], 0);
-                peers_set(srv, &t.m[i], 1);
+                peers_set(srv, &t.m[i]);
             }
         for (unsigned i = 0; i < t.n_removed; i++)
             if (t.removed[i] != self)
@@ -752,15 +762,13 @@ int server_raft_snapshot_taken(struct server *srv, uint64_t index,
     return data.len > 0 && srv->last_step_rc == CN_OK ? CN_OK : CN_EINVAL;
 }
 
-int server_raft_snapshot_data(struct server *srv, struct cn_buf *out,
-                              uint64_t *term)
+/* Snapshot data for meta: its encoding, the member table and the store. */
+static int encode_snapshot(struct server *srv,
+                           const struct raft_snapshot_meta *meta,
+                           struct cn_buf *out)
 {
-    struct raft_snapshot_meta meta;
-    int rc = raft_snapshot_meta_at(srv->raft, srv->raft_index, &meta);
-    if (rc != CN_OK)
-        return rc;
     struct cn_buf mb = {0}, sb = {0};
-    rc = raft_snapshot_meta_encode(&meta, &mb);
+    int rc = raft_snapshot_meta_encode(meta, &mb);
     if (rc == CN_OK)
         rc = store_snapshot_save(srv->store, &sb);
     if (rc == CN_OK) {
@@ -769,8 +777,18 @@ int server_raft_snapshot_data(struct server *srv, struct cn_buf *out,
     }
     cn_buf_close(&mb);
     cn_buf_close(&sb);
-    *term = meta.term;
     return rc;
+}
+
+int server_raft_snapshot_data(struct server *srv, struct cn_buf *out,
+                              uint64_t *term)
+{
+    struct raft_snapshot_meta meta;
+    int rc = raft_snapshot_meta_at(srv->raft, srv->raft_index, &meta);
+    if (rc != CN_OK)
+        return rc;
+    *term = meta.term;
+    return encode_snapshot(srv, &meta, out);
 }
 
 /* ---- proposals and reads leaving this member ---- */
@@ -867,32 +885,28 @@ static void send_reads(struct server *srv)
         queued |= rd->state == READ_QUEUED;
     if (!queued || srv->leader_id == 0)
         return;
+    /* Every queued read joins one round (marked first: on the leader the
+     * result may come within the very step below). */
     uint64_t cookie = ++srv->read_seq;
-    if (srv->leader_id == srv->member_id) {
-        struct raft_event ev;
-        memset(&ev, 0, sizeof(ev));
-        ev.type = RAFT_EVENT_READ;
-        ev.read.id = cookie;
-        /* mark first: the result may come within this very step */
-        for (struct server_read *rd = srv->reads; rd != NULL; rd = rd->next)
-            if (rd->state == READ_QUEUED) {
-                rd->state = READ_SENT;
-                rd->cookie = cookie;
-            }
-        raft_step_event(srv, &ev);
-        if (srv->last_step_rc != CN_OK)
-            reads_result(srv, cookie, srv->last_step_rc, 0);
-        reads_complete(srv);
-        return;
-    }
-    uint8_t b[8];
-    put64(b, cookie);
-    send_bytes(srv, srv->leader_id, SERVER_MSG_READ, b, sizeof(b));
     for (struct server_read *rd = srv->reads; rd != NULL; rd = rd->next)
         if (rd->state == READ_QUEUED) {
             rd->state = READ_SENT;
             rd->cookie = cookie;
         }
+    if (srv->leader_id != srv->member_id) {
+        uint8_t b[8];
+        put64(b, cookie);
+        send_bytes(srv, srv->leader_id, SERVER_MSG_READ, b, sizeof(b));
+        return;
+    }
+    struct raft_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = RAFT_EVENT_READ;
+    ev.read.id = cookie;
+    raft_step_event(srv, &ev);
+    if (srv->last_step_rc != CN_OK)
+        reads_result(srv, cookie, srv->last_step_rc, 0);
+    reads_complete(srv);
 }
 
 void server_raft_flush(struct server *srv)
@@ -1182,11 +1196,8 @@ static void publish_attributes(struct server *srv)
         server_members_find_const(&srv->members, srv->member_id);
     if (m == NULL)
         return;
-    static const char *urls[CN_CONFIG_URLS_MAX];
-    const struct cn_url_list *l = &srv->cfg.advertise_client_urls;
-    unsigned n = 0;
-    for (int i = 0; i < l->count && n < SERVER_MEMBER_URLS_MAX; i++)
-        urls[n++] = l->urls[i].raw;
+    static const char *urls[SERVER_MEMBER_URLS_MAX];
+    unsigned n = url_ptrs(&srv->cfg.advertise_client_urls, urls);
     /* Once per start, as etcd publishes: the others may not know them. */
     struct server_proposal *p = &srv->attr_prop;
     memset(p, 0, sizeof(*p));
@@ -1383,10 +1394,16 @@ static int path_exists(const char *p)
     return stat(p, &st) == 0;
 }
 
+/* <data-dir>/member/identity: this member's ID and its cluster's. */
+static void identity_path(const struct server *srv, char path[1200])
+{
+    snprintf(path, 1200, "%s/member/identity", srv->cfg.data_dir);
+}
+
 static int write_identity(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
 {
     char path[1200], tmp[1210];
-    snprintf(path, sizeof(path), "%s/member/identity", srv->cfg.data_dir);
+    identity_path(srv, path);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     char body[80];
     int n = snprintf(body, sizeof(body), "member %016llx\ncluster %016llx\n",
@@ -1416,11 +1433,13 @@ static int write_identity(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     return CN_OK;
 }
 
+/* CN_ENOTFOUND (with errmsg) when the file does not exist. */
 static int read_identity(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
 {
     char path[1200];
-    snprintf(path, sizeof(path), "%s/member/identity", srv->cfg.data_dir);
+    identity_path(srv, path);
     FILE *f = fopen(path, "r");
+    int missing = f == NULL && errno == ENOENT;
     unsigned long long m = 0, c = 0;
     int ok = f != NULL && fscanf(f, "member %llx cluster %llx", &m, &c) == 2;
     if (f != NULL)
@@ -1430,11 +1449,43 @@ static int read_identity(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
                  "%.100s is missing or damaged; restore this member from "
                  "a backup",
                  path);
-        return CN_ECORRUPT;
+        return missing ? CN_ENOTFOUND : CN_ECORRUPT;
     }
     srv->member_id = m;
     srv->cluster_id = c;
     return CN_OK;
+}
+
+/* The first snapshot of a new data dir (a new cluster, or a backup made
+ * into one): encoded from meta, the member table and the store into snap,
+ * then, with this member's identity, made durable with its marker and a
+ * hard state committing it. errmsg starts with what. */
+static int start_snapshot(struct server *srv,
+                          const struct raft_snapshot_meta *meta,
+                          struct cn_buf *snap, const char *what,
+                          char errmsg[CN_ERRMSG_SIZE])
+{
+    int rc = encode_snapshot(srv, meta, snap);
+    if (rc != CN_OK) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "%s: %s", what, cn_strerror(rc));
+        return rc;
+    }
+    rc = write_identity(srv, errmsg);
+    if (rc != CN_OK)
+        return rc;
+    uint64_t seq = 0;
+    struct cn_slice data = {snap->data, snap->len};
+    rc = server_wal_install(srv, meta->index, meta->term, data, &seq);
+    struct wal_hard_state hs = {meta->term, 0, meta->index};
+    if (rc == CN_OK)
+        rc = wal_append_hard_state(srv->wal, &hs);
+    if (rc == CN_OK)
+        rc = wal_sync(srv->wal, NULL);
+    if (rc != CN_OK)
+        snprintf(errmsg, CN_ERRMSG_SIZE, "%s: %.150s", what,
+                 wal_errmsg(srv->wal)[0] ? wal_errmsg(srv->wal)
+                                         : cn_strerror(rc));
+    return rc;
 }
 
 /* Discovery: the initial cluster comes from the discovery service. */
@@ -1550,48 +1601,16 @@ static int boot_new(struct server *srv, struct cn_buf *snap,
             /* Our own client URLs are known now; the others' come with
              * their attributes, once each has published them. */
             const char *cu[SERVER_MEMBER_URLS_MAX];
-            unsigned nc = 0;
-            const struct cn_url_list *l = &cfg->advertise_client_urls;
-            for (int j = 0; j < l->count && nc < SERVER_MEMBER_URLS_MAX; j++)
-                cu[nc++] = l->urls[j].raw;
+            unsigned nc = url_ptrs(&cfg->advertise_client_urls, cu);
             server_members_set_urls(&srv->members.m[k], 1, cu, nc);
         }
         raft_conf_add(&meta->conf, ids[k], RAFT_VOTER);
         k++;
     }
-    struct cn_buf mb = {0}, sb = {0};
-    rc = raft_snapshot_meta_encode(meta, &mb);
-    if (rc == CN_OK)
-        rc = store_snapshot_save(srv->store, &sb);
-    if (rc == CN_OK) {
-        struct server_snap_parts parts = {{mb.data, mb.len}, {sb.data, sb.len}};
-        rc = server_snap_encode(&srv->members, &parts, snap);
-    }
-    cn_buf_close(&mb);
-    cn_buf_close(&sb);
-    if (rc != CN_OK) {
-        snprintf(errmsg, CN_ERRMSG_SIZE, "out of memory");
-        return rc;
-    }
-    rc = write_identity(srv, errmsg);
+    rc = start_snapshot(srv, meta, snap, "cannot write the bootstrap snapshot",
+                        errmsg);
     if (rc != CN_OK)
         return rc;
-    uint64_t seq = 0;
-    struct cn_slice data = {snap->data, snap->len};
-    rc = server_wal_install(srv, 1, 1, data, &seq);
-    struct wal_hard_state hs = {1, 0, 1};
-    if (rc == CN_OK)
-        rc = wal_append_hard_state(srv->wal, &hs);
-    if (rc == CN_OK)
-        rc = wal_sync(srv->wal, NULL);
-    if (rc != CN_OK) {
-        snprintf(errmsg, CN_ERRMSG_SIZE,
-                 "cannot write the bootstrap "
-                 "snapshot: %s",
-                 wal_errmsg(srv->wal)[0] ? wal_errmsg(srv->wal)
-                                         : cn_strerror(rc));
-        return rc;
-    }
     char hex[SERVER_ID_HEX_SIZE];
     SRV_LOG(&srv->logger, CN_LOG_INFO,
             "bootstrapped member %s of a new cluster of %zu (cluster %llx)",
@@ -1715,15 +1734,8 @@ static int boot_from_backup(struct server *srv, struct wal_recovery *rec,
     memset(&srv->members, 0, sizeof(srv->members));
     srv->members.cluster_id = cluster;
     const char *pu[SERVER_MEMBER_URLS_MAX], *cu[SERVER_MEMBER_URLS_MAX];
-    unsigned np = 0, nc = 0;
-    for (int j = 0; j < cfg->initial_advertise_peer_urls.count &&
-                    np < SERVER_MEMBER_URLS_MAX;
-         j++)
-        pu[np++] = cfg->initial_advertise_peer_urls.urls[j].raw;
-    for (int j = 0;
-         j < cfg->advertise_client_urls.count && nc < SERVER_MEMBER_URLS_MAX;
-         j++)
-        cu[nc++] = cfg->advertise_client_urls.urls[j].raw;
+    unsigned np = url_ptrs(&cfg->initial_advertise_peer_urls, pu);
+    unsigned nc = url_ptrs(&cfg->advertise_client_urls, cu);
     rc = server_members_add(&srv->members, self, cfg->name, pu, np);
     if (rc != CN_OK)
         return rc;
@@ -1733,34 +1745,10 @@ static int boot_from_backup(struct server *srv, struct wal_recovery *rec,
     meta->index = last;
     meta->term = term;
     raft_conf_add(&meta->conf, self, RAFT_VOTER);
-    struct cn_buf mb = {0}, sb = {0};
-    rc = raft_snapshot_meta_encode(meta, &mb);
-    if (rc == CN_OK)
-        rc = store_snapshot_save(srv->store, &sb);
-    if (rc == CN_OK) {
-        struct server_snap_parts np2 = {{mb.data, mb.len}, {sb.data, sb.len}};
-        rc = server_snap_encode(&srv->members, &np2, snap);
-    }
-    cn_buf_close(&mb);
-    cn_buf_close(&sb);
+    rc =
+        start_snapshot(srv, meta, snap, "cannot start from the backup", errmsg);
     if (rc != CN_OK)
         return rc;
-    rc = write_identity(srv, errmsg);
-    if (rc != CN_OK)
-        return rc;
-    uint64_t seq = 0;
-    struct cn_slice data = {snap->data, snap->len};
-    rc = server_wal_install(srv, last, term, data, &seq);
-    struct wal_hard_state hs = {term, 0, last};
-    if (rc == CN_OK)
-        rc = wal_append_hard_state(srv->wal, &hs);
-    if (rc == CN_OK)
-        rc = wal_sync(srv->wal, NULL);
-    if (rc != CN_OK) {
-        snprintf(errmsg, CN_ERRMSG_SIZE, "cannot start from the backup: %s",
-                 cn_strerror(rc));
-        return rc;
-    }
     SRV_LOG(&srv->logger, CN_LOG_INFO,
             "started a new single-member cluster %llx from a backup "
             "(snapshot %llu, %zu log entries, last index %llu)",
@@ -1807,9 +1795,8 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
             rc = CN_ECORRUPT;
             goto out;
         }
-        char idp[1200];
-        snprintf(idp, sizeof(idp), "%s/member/identity", srv->cfg.data_dir);
-        if (!path_exists(idp) && rec->member_id == 0 && rec->cluster_id == 0) {
+        rc = read_identity(srv, errmsg);
+        if (rc == CN_ENOTFOUND && rec->member_id == 0 && rec->cluster_id == 0) {
             rc = boot_from_backup(srv, rec, &boot, &meta, errmsg);
             if (rc != CN_OK)
                 goto out;
@@ -1821,7 +1808,6 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
             rec->entry_count = 0; /* all of them are in the snapshot now */
             goto restore;
         }
-        rc = read_identity(srv, errmsg);
         if (rc != CN_OK)
             goto out;
         struct server_snap_parts parts;
@@ -1960,7 +1946,7 @@ int server_raft_run(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     if (rc != CN_OK)
         return rc;
     for (unsigned i = 0; i < srv->members.n; i++)
-        peers_set(srv, &srv->members.m[i], 0);
+        peers_set(srv, &srv->members.m[i]);
     for (unsigned i = 0; i < srv->members.n_removed; i++)
         server_peers_mark_removed(srv->peers, srv->members.removed[i]);
     srv->rate_last_ms = mono_ms(srv);
