@@ -295,9 +295,7 @@ void server_unwatch(struct server *srv, struct server_watch *w)
 static void on_sync_applied(struct server_proposal *p)
 {
     struct server *srv = p->arg;
-    srv->sync_pending = 0;
-    if (p->rc == CN_OK)
-        srv->stats.expire_syncs++;
+    srv->sync_pending = 0; /* counted where every member applies it */
     store_result_close(&p->res);
 }
 
