@@ -610,15 +610,19 @@ def version_of(binary):
         return "?"
 
 
-def cmd_compare(args):
-    bench = Bench(args.build)
+def system_spec(args):
+    """(label, kind, binary) of the two systems of --systems; a system
+    named twice (an A/A run) gets "#2" on its second label."""
     kinds = args.systems.split(",")
     if len(kinds) != 2:
         raise SystemExit("--systems takes two names, e.g. cairn,etcd")
-    spec = []
-    for i, k in enumerate(kinds):
-        label = k if kinds.count(k) == 1 or i == 0 else k + "#2"
-        spec.append((label, k, server_binary(args.build, k)))
+    return [(k if kinds.count(k) == 1 or i == 0 else k + "#2", k,
+             server_binary(args.build, k)) for i, k in enumerate(kinds)]
+
+
+def cmd_compare(args):
+    bench = Bench(args.build)
+    spec = system_spec(args)
     stamp = datetime.datetime.now()
     workdir = os.path.join(RESULTS, "tmp", "run-%d" % os.getpid())
     os.makedirs(workdir, exist_ok=True)
@@ -931,13 +935,7 @@ def failover_matrix(bench, systems, rep, trials, election_ms, prefix):
 
 def cmd_cluster(args):
     bench = Bench(args.build)
-    kinds = args.systems.split(",")
-    if len(kinds) != 2:
-        raise SystemExit("--systems takes two names, e.g. cairn,etcd")
-    spec = []
-    for i, k in enumerate(kinds):
-        label = k if kinds.count(k) == 1 or i == 0 else k + "#2"
-        spec.append((label, k, server_binary(args.build, k)))
+    spec = system_spec(args)
     stamp = datetime.datetime.now()
     workdir = os.path.join(RESULTS, "tmp", "cluster-%d" % os.getpid())
     os.makedirs(workdir, exist_ok=True)
