@@ -161,6 +161,7 @@ struct server {
     struct cn_buf snap_buf;   /* its payload while SAVING */
     uv_pipe_t snap_pipe;      /* the snapshot child's payload, as it comes */
     int snap_pid;             /* that child (0: none) */
+    int snap_pipe_live;       /* snap_pipe initialised, close not done */
     int64_t snap_fork_ns;     /* how long fork() held the loop */
     int booting;              /* in server_new: no snapshot yet (a restart
                                * serves first, snapshots later) */

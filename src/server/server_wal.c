@@ -329,13 +329,27 @@ int server_wal_install(struct server *srv, uint64_t index, uint64_t term,
 static void snap_saved(struct server *srv, int rc)
 {
     uint64_t index = srv->snap_save_index;
+    if (rc == CN_OK && srv->snap_index >= index) {
+        /* The leader's snapshot was installed while this one was being
+         * made: it is newer, so this one is dropped (its unmarked file
+         * goes at the next purge or open). */
+        cn_buf_close(&srv->snap_buf);
+        srv->snap_state = SERVER_SNAP_IDLE;
+        SRV_LOG(&srv->logger, CN_LOG_INFO,
+                "snapshot at index %llu dropped: the snapshot at index %llu "
+                "was installed meanwhile",
+                (unsigned long long)index,
+                (unsigned long long)srv->snap_index);
+        return;
+    }
     if (rc == CN_OK && !srv->wal_failed)
         rc = wal_append_snapshot(srv->wal, index, srv->snap_save_term);
     if (rc != CN_OK) {
         /* Not sticky: the older snapshots and the log are intact. */
         cn_buf_close(&srv->snap_buf);
         srv->snap_state = SERVER_SNAP_IDLE;
-        srv->snap_index = index; /* next try after --snapshot-count more */
+        if (srv->snap_index < index)
+            srv->snap_index = index; /* next try: --snapshot-count more */
         if (!srv->wal_failed)
             SRV_LOG(&srv->logger, CN_LOG_WARN,
                     "snapshot at index %llu failed: %s",
@@ -399,7 +413,8 @@ static void on_snap_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 
 static void on_snap_pipe_closed(uv_handle_t *h)
 {
-    (void)h;
+    struct server *srv = h->data;
+    srv->snap_pipe_live = 0;
 }
 
 static void on_snap_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
@@ -465,6 +480,7 @@ static int snap_fork(struct server *srv)
     close(fds[1]);
     uv_pipe_init(&srv->loop, &srv->snap_pipe, 0);
     srv->snap_pipe.data = srv;
+    srv->snap_pipe_live = 1;
     if (uv_pipe_open(&srv->snap_pipe, fds[0]) != 0 ||
         uv_read_start((uv_stream_t *)&srv->snap_pipe, on_snap_alloc,
                       on_snap_read) != 0) {
@@ -482,7 +498,7 @@ void server_snap_maybe_start(struct server *srv)
 {
     uint64_t every = srv->cfg.snapshot_count;
     if (every == 0 || srv->snap_state != SERVER_SNAP_IDLE || srv->wal_failed ||
-        srv->in_step || srv->booting ||
+        srv->in_step || srv->booting || srv->snap_pipe_live ||
         srv->raft_index < srv->snap_index + every)
         return;
     struct raft_snapshot_meta meta;
