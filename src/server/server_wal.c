@@ -338,8 +338,7 @@ static void snap_saved(struct server *srv, int rc)
         SRV_LOG(&srv->logger, CN_LOG_INFO,
                 "snapshot at index %llu dropped: the snapshot at index %llu "
                 "was installed meanwhile",
-                (unsigned long long)index,
-                (unsigned long long)srv->snap_index);
+                (unsigned long long)index, (unsigned long long)srv->snap_index);
         return;
     }
     if (rc == CN_OK && !srv->wal_failed)
