@@ -69,6 +69,7 @@ struct job {
     int target_state;
     char target[64];
     const struct content *c; /* NULL: text unknown */
+    int64_t unsched_since;   /* ms; to be launched, not scheduled since */
 };
 
 struct agent {
@@ -376,6 +377,48 @@ static void fetch_contents(struct agent *a)
     }
 }
 
+/* Notes since when a job to be launched has waited for the engine. */
+static void job_note_schedule(struct job *j)
+{
+    if (j->target[0] != '\0' || j->target_state != FLEET_TS_LAUNCHED)
+        j->unsched_since = 0;
+    else if (j->unsched_since == 0)
+        j->unsched_since = cli_now_ms();
+}
+
+/* Finds job name, or inserts it (sorted) when create. */
+static struct job *job_find(struct agent *a, const char *name, int create)
+{
+    size_t lo = 0, hi = a->njobs;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(a->jobs[mid].name, name);
+        if (c == 0)
+            return &a->jobs[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!create || strlen(name) >= FLEET_NAME_MAX)
+        return NULL;
+    if (a->njobs == a->jobs_cap) {
+        size_t cap = a->jobs_cap ? a->jobs_cap * 2 : 16;
+        struct job *js = cn_realloc(a->jobs, cap * sizeof(*js));
+        if (js == NULL)
+            return NULL;
+        a->jobs = js;
+        a->jobs_cap = cap;
+    }
+    memmove(&a->jobs[lo + 1], &a->jobs[lo],
+            (a->njobs - lo) * sizeof(a->jobs[0]));
+    a->njobs++;
+    struct job *j = &a->jobs[lo];
+    memset(j, 0, sizeof(*j));
+    snprintf(j->name, sizeof(j->name), "%s", name);
+    return j;
+}
+
 /* Reads job/ into a->jobs. Returns 0 or a store error. */
 static int read_jobs(struct agent *a, uint64_t *index)
 {
@@ -412,6 +455,9 @@ static int read_jobs(struct agent *a, uint64_t *index)
         int t = ts ? fleet_target_state_parse(ts->value) : FLEET_TS_INACTIVE;
         j->target_state = t < 0 ? FLEET_TS_INACTIVE : t;
         snprintf(j->target, sizeof(j->target), "%s", tg ? tg->value : "");
+        const struct job *old = job_find(a, j->name, 0);
+        j->unsched_since = old ? old->unsched_since : 0;
+        job_note_schedule(j);
         n++;
     }
     cli_resp_close(&r);
@@ -423,39 +469,6 @@ static int read_jobs(struct agent *a, uint64_t *index)
     for (size_t i = 0; i < n; i++)
         a->jobs[i].c = content_get(a, a->jobs[i].hash);
     return 0;
-}
-
-/* Finds job name, or inserts it (sorted) when create. */
-static struct job *job_find(struct agent *a, const char *name, int create)
-{
-    size_t lo = 0, hi = a->njobs;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = strcmp(a->jobs[mid].name, name);
-        if (c == 0)
-            return &a->jobs[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (!create || strlen(name) >= FLEET_NAME_MAX)
-        return NULL;
-    if (a->njobs == a->jobs_cap) {
-        size_t cap = a->jobs_cap ? a->jobs_cap * 2 : 16;
-        struct job *js = cn_realloc(a->jobs, cap * sizeof(*js));
-        if (js == NULL)
-            return NULL;
-        a->jobs = js;
-        a->jobs_cap = cap;
-    }
-    memmove(&a->jobs[lo + 1], &a->jobs[lo],
-            (a->njobs - lo) * sizeof(a->jobs[0]));
-    a->njobs++;
-    struct job *j = &a->jobs[lo];
-    memset(j, 0, sizeof(*j));
-    snprintf(j->name, sizeof(j->name), "%s", name);
-    return j;
 }
 
 static void job_content(struct agent *a, struct job *j)
@@ -532,6 +545,7 @@ static void apply_event(struct agent *a, const char *action,
     } else if (strcmp(field, "target") == 0) {
         snprintf(j->target, sizeof(j->target), "%s", removal ? "" : n->value);
     }
+    job_note_schedule(j);
 }
 
 /* ---- local units ----------------------------------------------------- */
@@ -621,12 +635,20 @@ static void sync_units(struct agent *a)
 static int job_known(void *ctx, const char *name)
 {
     struct agent *a = ctx;
-    if (job_find(a, name, 0) != NULL)
-        return 1;
+    const struct job *j = job_find(a, name, 0);
+    if (j != NULL) {
+        /* A job the engine has not placed yet is waited for a few
+         * reconcile rounds; one that fits no machine stops being. */
+        int64_t bound =
+            3 * a->reconcile_ms < 10000 ? 10000 : 3 * a->reconcile_ms;
+        if (j->unsched_since != 0 && cli_now_ms() - j->unsched_since < bound)
+            return FLEET_JOB_PENDING;
+        return FLEET_JOB;
+    }
     for (size_t i = 0; i < a->required_seen.n; i++)
         if (strcmp(a->required_seen.v[i], name) == 0)
-            return 1;
-    return 0;
+            return FLEET_JOB;
+    return FLEET_JOB_NONE;
 }
 
 static void remember_required(struct agent *a, const struct fleet_strv *l)

@@ -18,7 +18,10 @@
  *             a ordered after b (a After=b, or b Before=a), b launched
  *             here, and: b also required (Requires=/BindsTo=) and not
  *             active; or b only ordered and its start not finished (not
- *             active, failed or ended since it was started, and not held).
+ *             active, failed or ended since it was started, and not held);
+ *             or a After=b and b a unit of the cluster that is to be
+ *             launched but not scheduled yet (it may come here: the two
+ *             were started together, and systemd would order them).
  *   stop_wait (a must stop, not yet) a unit ordered after a is up and
  *             stopping or about to stop: stops go in reverse order.
  * A cycle of waits (a waits for b, which waits for a) or of stop_waits is
@@ -111,6 +114,8 @@ const char *fleet_dep_reason_text(int reason)
         return "is still starting";
     case FLEET_DEP_STOP_ORDER:
         return "must stop first";
+    case FLEET_DEP_UNSCHEDULED:
+        return "is not scheduled yet";
     }
     return "";
 }
@@ -193,11 +198,19 @@ static void decide_hold(struct fleet_dep_unit *us, size_t n, size_t i,
     }
 }
 
-static void decide_wait(struct fleet_dep_unit *us, size_t n, size_t i)
+static void decide_wait(struct fleet_dep_unit *us, size_t n, size_t i,
+                        fleet_deps_known_fn *known, void *ctx)
 {
     struct fleet_dep_unit *u = &us[i];
     if (!u->launched || u->hold || u->up || u->started)
         return; /* not about to start */
+    for (size_t w = 0; u->deps && w < u->deps->after.n; w++) {
+        const char *name = u->deps->after.v[w];
+        if (find(us, n, name) < 0 && known(ctx, name) == FLEET_JOB_PENDING) {
+            set(u, &u->wait, FLEET_DEP_UNSCHEDULED, -1, name);
+            return;
+        }
+    }
     for (size_t j = 0; j < n; j++) {
         const struct fleet_dep_unit *b = &us[j];
         if (j == i || !b->launched || !ordered_after(u, b))
@@ -281,7 +294,7 @@ void fleet_deps_decide(struct fleet_dep_unit *us, size_t n,
     for (size_t i = 0; i < n; i++)
         decide_hold(us, n, i, known, ctx);
     for (size_t i = 0; i < n; i++)
-        decide_wait(us, n, i);
+        decide_wait(us, n, i, known, ctx);
     for (size_t i = 0; i < n; i++)
         break_cycle(us, n, i, 0);
     for (size_t i = 0; i < n; i++)

@@ -228,12 +228,13 @@ void fleet_deps_close(struct fleet_deps *d);
 /* Why a unit may not run or start yet (fleet_dep_unit.reason). */
 enum fleet_dep_reason {
     FLEET_DEP_OK = 0,
-    FLEET_DEP_NOT_HERE,   /* required unit not launched on this machine */
-    FLEET_DEP_FAILED,     /* required unit failed */
-    FLEET_DEP_ENDED,      /* BindsTo= unit is no longer active */
-    FLEET_DEP_NOT_ACTIVE, /* Requires=+After=: not active yet */
-    FLEET_DEP_STARTING,   /* After= only: its start has not finished */
-    FLEET_DEP_STOP_ORDER, /* must stop after units ordered after it */
+    FLEET_DEP_NOT_HERE,    /* required unit not launched on this machine */
+    FLEET_DEP_FAILED,      /* required unit failed */
+    FLEET_DEP_ENDED,       /* BindsTo= unit is no longer active */
+    FLEET_DEP_NOT_ACTIVE,  /* Requires=+After=: not active yet */
+    FLEET_DEP_STARTING,    /* After= only: its start has not finished */
+    FLEET_DEP_STOP_ORDER,  /* must stop after units ordered after it */
+    FLEET_DEP_UNSCHEDULED, /* After= unit launched, not scheduled yet */
 };
 /* "is not launched on this machine", ... */
 const char *fleet_dep_reason_text(int reason);
@@ -260,9 +261,13 @@ struct fleet_dep_unit {
     const char *why; /* name of that unit (borrowed from deps or us) */
 };
 
-/* Answers whether name is a unit of the cluster (a job). Dependencies on
- * other names (network.target, docker.service) are the host's, outside
- * the cluster's control, and count as met. */
+/* Answers whether name is a unit of the cluster (a job): FLEET_JOB_NONE
+ * when it is not, FLEET_JOB_PENDING when its desired state is launched and
+ * the engine has not scheduled it yet (as when `start c d` submits both at
+ * once), FLEET_JOB otherwise. Dependencies on other names
+ * (network.target, docker.service) are the host's, outside the cluster's
+ * control, and count as met. */
+enum { FLEET_JOB_NONE = 0, FLEET_JOB = 1, FLEET_JOB_PENDING = 2 };
 typedef int fleet_deps_known_fn(void *ctx, const char *name);
 
 /* Decides, for the n units of one machine, which must not run (hold),

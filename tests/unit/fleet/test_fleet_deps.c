@@ -14,15 +14,19 @@ struct world {
     struct fleet_dep_unit u[MAXU];
     size_t n;
     const char *cluster[8]; /* names of the cluster's units */
+    const char *pending[4]; /* those of them the engine has not placed */
 };
 
 static int known(void *ctx, const char *name)
 {
     struct world *w = ctx;
+    for (size_t i = 0; i < 4 && w->pending[i]; i++)
+        if (strcmp(w->pending[i], name) == 0)
+            return FLEET_JOB_PENDING;
     for (size_t i = 0; i < 8 && w->cluster[i]; i++)
         if (strcmp(w->cluster[i], name) == 0)
-            return 1;
-    return 0;
+            return FLEET_JOB;
+    return FLEET_JOB_NONE;
 }
 
 /* A unit of this machine, launched, with [Unit] lines unit_lines. */
@@ -183,6 +187,31 @@ TEST(fleet_deps_after_only_waits_for_start_to_finish)
     b->launched = 0; /* not starting here at all */
     decide(&w);
     CHECK(!a->wait);
+    world_close(&w);
+}
+
+TEST(fleet_deps_after_an_unscheduled_unit_waits_for_its_placement)
+{
+    /* c After=d, started together; the engine placed c first. */
+    struct world w = {.cluster = {"c.service", "d.service"},
+                      .pending = {"d.service"}};
+    struct fleet_dep_unit *c =
+        unit(&w, "c.service", "Wants=d.service\nAfter=d.service\n");
+    decide(&w);
+    CHECK(c->wait && !c->hold);
+    CHECK_EQ(c->reason, FLEET_DEP_UNSCHEDULED);
+    CHECK_STR(c->why, "d.service");
+    CHECK_EQ(c->blocker, -1);
+    /* d placed elsewhere: nothing here to order against. */
+    w.pending[0] = NULL;
+    decide(&w);
+    CHECK(!c->wait && !c->hold);
+    /* d placed here, starting: c waits for its start as usual. */
+    struct fleet_dep_unit *d = unit(&w, "d.service", "");
+    d->started = d->up = 1;
+    decide(&w);
+    CHECK(c->wait);
+    CHECK_EQ(c->reason, FLEET_DEP_STARTING);
     world_close(&w);
 }
 
