@@ -98,7 +98,16 @@ struct cn_fs {
      * process. */
     int (*lock)(void *ctx, const char *path, struct cn_fs_file **out,
                 char *errmsg);
+    /* Optional (NULL: not offered, callers pread instead): maps the first
+     * n bytes of f read-only and reads them in, so that reading them later
+     * cannot fail; *out is released with cn_fs_unmap(*out, n). CN_EIO
+     * (also when a page cannot be read), CN_ENOMEM. */
+    int (*map)(void *ctx, struct cn_fs_file *f, size_t n, void **out,
+               char *errmsg);
 };
+
+/* Releases a mapping made by a cn_fs's map (n as given to map). */
+void cn_fs_unmap(void *p, size_t n);
 
 /* The real file system (POSIX calls; Linux fallocate when present).
  * The returned table is static, constant and shared; ctx is unused. */

@@ -69,8 +69,8 @@ void raft_free(struct raft *r)
     if (r == NULL)
         return;
     raft_log_free(r);
-    cn_free(r->snap_data);
-    cn_free(r->released);
+    raft_bytes_free(r->snap_data, r->snap_len, r->snap_free);
+    raft_bytes_free(r->released, r->released_len, r->released_free);
     cn_buf_close(&r->recv_buf);
     cn_free(r->prs);
     cn_free(r->prs_tmp);
@@ -95,25 +95,22 @@ static int restore_check(const struct raft_snapshot_meta *meta,
     return 0;
 }
 
-int raft_restore(struct raft *r, const struct raft_hard_state *hs,
-                 const struct raft_snapshot_meta *meta, const void *snap_data,
-                 size_t snap_len, const struct raft_entry *entries,
-                 unsigned n_entries)
+/* raft_restore and raft_restore_take: the bytes are installed last, once
+ * nothing can fail, so that on an error the caller still owns them. */
+static int restore(struct raft *r, const struct raft_hard_state *hs,
+                   const struct raft_snapshot_meta *meta, void *snap_data,
+                   size_t snap_len, void (*fr)(void *, size_t),
+                   const struct raft_entry *entries, unsigned n_entries)
 {
     if (restore_check(meta, entries, n_entries) != 0 ||
         hs->term < raft_log_last_term(r))
         return CN_EINVAL;
     r->snap = *meta;
-    if (snap_len > 0) {
-        r->snap_data = cn_malloc(snap_len);
-        if (r->snap_data == NULL)
-            return CN_ENOMEM;
-        memcpy(r->snap_data, snap_data, snap_len);
-        r->snap_len = snap_len;
-    }
     raft_log_reset(r, meta->index, meta->term);
     if (raft_log_append(r, entries, n_entries) != 0)
         return CN_ENOMEM;
+    if (raft_log_last_term(r) > hs->term)
+        return CN_EINVAL;
     raft_conf_refresh(r);
     raft_index last = raft_log_last(r);
     r->term = hs->term;
@@ -128,9 +125,62 @@ int raft_restore(struct raft *r, const struct raft_hard_state *hs,
     r->saved_hs.term = r->term;
     r->saved_hs.vote = r->vote;
     r->saved_hs.commit = r->commit;
-    if (raft_log_last_term(r) > r->term)
-        return CN_EINVAL;
+    if (snap_len > 0) {
+        raft_bytes_free(r->snap_data, r->snap_len, r->snap_free);
+        r->snap_data = snap_data;
+        r->snap_len = snap_len;
+        r->snap_free = fr;
+    }
     return 0;
+}
+
+int raft_restore(struct raft *r, const struct raft_hard_state *hs,
+                 const struct raft_snapshot_meta *meta, const void *snap_data,
+                 size_t snap_len, const struct raft_entry *entries,
+                 unsigned n_entries)
+{
+    void *copy = NULL;
+    if (snap_len > 0) {
+        copy = cn_malloc(snap_len);
+        if (copy == NULL)
+            return CN_ENOMEM;
+        memcpy(copy, snap_data, snap_len);
+    }
+    int rc = restore(r, hs, meta, copy, snap_len, NULL, entries, n_entries);
+    if (rc != 0)
+        cn_free(copy);
+    return rc;
+}
+
+int raft_restore_take(struct raft *r, const struct raft_hard_state *hs,
+                      const struct raft_snapshot_meta *meta, void *snap_data,
+                      size_t snap_len, void (*snap_free)(void *, size_t),
+                      const struct raft_entry *entries, unsigned n_entries)
+{
+    return restore(r, hs, meta, snap_data, snap_len, snap_free, entries,
+                   n_entries);
+}
+
+void raft_bytes_free(void *data, size_t len, void (*fr)(void *, size_t))
+{
+    if (data == NULL)
+        return;
+    if (fr != NULL)
+        fr(data, len);
+    else
+        cn_free(data);
+}
+
+void raft_snap_replace(struct raft *r, void *data, size_t len,
+                       void (*fr)(void *, size_t))
+{
+    raft_bytes_free(r->released, r->released_len, r->released_free);
+    r->released = r->snap_data;
+    r->released_len = r->snap_len;
+    r->released_free = r->snap_free;
+    r->snap_data = data;
+    r->snap_len = len;
+    r->snap_free = fr;
 }
 
 /* --- helpers ----------------------------------------------------------- */
@@ -446,10 +496,7 @@ static int snapshot_taken(struct raft *r, const struct raft_event *ev)
         if (ev->snapshot_taken.len)
             memcpy(copy, ev->snapshot_taken.data, ev->snapshot_taken.len);
     }
-    cn_free(r->released);
-    r->released = r->snap_data;
-    r->snap_data = copy;
-    r->snap_len = ev->snapshot_taken.len;
+    raft_snap_replace(r, copy, ev->snapshot_taken.len, NULL);
     r->snap = meta;
     if (idx > r->o.snapshot_trailing)
         raft_log_compact(r, idx - r->o.snapshot_trailing);
@@ -584,7 +631,11 @@ static void finalize(struct raft *r, struct raft_update *up)
     up->n_reads = (unsigned)r->n_ready;
     up->next_timeout_ms = next_timeout(r);
     up->released = r->released;
+    up->released_len = r->released_len;
+    up->released_free = r->released_free;
     r->released = NULL;
+    r->released_len = 0;
+    r->released_free = NULL;
     r->up_pending = 1;
 }
 
@@ -619,7 +670,8 @@ void raft_update_done(struct raft *r, struct raft_update *up)
     r->saved_hs.term = r->term;
     r->saved_hs.vote = r->vote;
     r->up_pending = 0;
-    cn_free(up->released); /* the driver did not take it */
+    /* the driver did not take it */
+    raft_bytes_free(up->released, up->released_len, up->released_free);
     memset(up, 0, sizeof(*up));
 }
 

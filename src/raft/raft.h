@@ -285,9 +285,12 @@ struct raft_update {
     uint64_t next_timeout_ms;
 
     /* The previous snapshot's bytes, replaced by a newer one: the driver
-     * may take it (set it to NULL) and cn_free it off its hot path, as it
-     * can be large; raft_update_done frees it otherwise. */
+     * may take them (set released to NULL) and free them off its hot path,
+     * as they can be large, with released_free (NULL: cn_free);
+     * raft_update_done frees them otherwise. */
     void *released;
+    size_t released_len;
+    void (*released_free)(void *data, size_t len);
 };
 
 struct raft; /* opaque */
@@ -313,6 +316,23 @@ int raft_restore(struct raft *r, const struct raft_hard_state *hs,
                  const struct raft_snapshot_meta *meta, const void *snap_data,
                  size_t snap_len, const struct raft_entry *entries,
                  unsigned n_entries);
+
+/*
+ * raft_restore, but the snapshot's bytes are taken, not copied: on success
+ * the core owns them and frees them with snap_free(data, len) (NULL:
+ * cn_free), or hands them back through raft_update.released (with
+ * released_free) once a newer snapshot replaces them; on an error the
+ * caller still owns them. A restart maps a snapshot of hundreds of MB from
+ * its file and gives it here.
+ */
+int raft_restore_take(struct raft *r, const struct raft_hard_state *hs,
+                      const struct raft_snapshot_meta *meta, void *snap_data,
+                      size_t snap_len, void (*snap_free)(void *, size_t),
+                      const struct raft_entry *entries, unsigned n_entries);
+
+/* Frees snapshot bytes with their free function (NULL: cn_free), as
+ * raft_update.released must be. */
+void raft_bytes_free(void *data, size_t len, void (*fr)(void *, size_t));
 
 /*
  * Steps one event. up is filled (the caller's struct, previous contents

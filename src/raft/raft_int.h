@@ -105,8 +105,11 @@ struct raft {
     /* Snapshot (owned copy) and configuration. */
     struct raft_snapshot_meta snap;
     void *snap_data;
-    void *released; /* replaced snapshot bytes, handed to the driver */
     size_t snap_len;
+    void (*snap_free)(void *data, size_t len); /* its free; NULL: cn_free */
+    void *released; /* replaced snapshot bytes, handed to the driver */
+    size_t released_len;
+    void (*released_free)(void *data, size_t len);
     struct raft_conf conf; /* latest in the log (takes effect on append) */
     raft_index conf_index;
 
@@ -211,5 +214,10 @@ void raft_read_fail_all(struct raft *r);
 int raft_conf_change(struct raft *r, uint8_t op, raft_id id, raft_index *index);
 int raft_transfer(struct raft *r, raft_id to);
 void raft_transfer_check(struct raft *r, struct raft_progress *pr);
+
+/* Makes data (owned, freed with fr) the snapshot's bytes; the old ones go
+ * to the driver through the next update's released. */
+void raft_snap_replace(struct raft *r, void *data, size_t len,
+                       void (*fr)(void *, size_t));
 
 #endif

@@ -445,9 +445,7 @@ static void install(struct raft *r, raft_id from)
 {
     size_t len = 0;
     void *data = cn_buf_take(&r->recv_buf, &len);
-    cn_free(r->snap_data);
-    r->snap_data = data;
-    r->snap_len = len;
+    raft_snap_replace(r, data, len, NULL);
     r->snap = r->recv_meta;
     raft_log_reset(r, r->snap.index, r->snap.term);
     r->unstable_from = r->snap.index + 1;

@@ -163,6 +163,7 @@ struct server {
     int snap_pid;             /* that child (0: none) */
     int snap_pipe_live;       /* snap_pipe initialised, close not done */
     int64_t snap_fork_ns;     /* how long fork() held the loop */
+    int64_t boot_read_ns;     /* start: reading the log and snapshot */
     int booting;              /* in server_new: no snapshot yet (a restart
                                * serves first, snapshots later) */
     char snap_errmsg[CN_ERRMSG_SIZE];

@@ -655,12 +655,14 @@ static void on_tick(uv_timer_t *t);
 struct free_work {
     uv_work_t req;
     void *p;
+    size_t len;
+    void (*fr)(void *, size_t);
 };
 
 static void on_free_work(uv_work_t *req)
 {
     struct free_work *f = req->data;
-    cn_free(f->p); /* cn_free is free(): thread-safe */
+    raft_bytes_free(f->p, f->len, f->fr); /* free() and munmap: thread-safe */
 }
 
 static void on_free_done(uv_work_t *req, int status)
@@ -669,18 +671,21 @@ static void on_free_done(uv_work_t *req, int status)
     cn_free(req->data);
 }
 
-static void free_later(struct server *srv, void *p)
+static void free_later(struct server *srv, void *p, size_t len,
+                       void (*fr)(void *, size_t))
 {
     struct free_work *f =
         srv->handles_started && !srv->stopping ? cn_malloc(sizeof(*f)) : NULL;
     if (f == NULL) {
-        cn_free(p);
+        raft_bytes_free(p, len, fr);
         return;
     }
     f->p = p;
+    f->len = len;
+    f->fr = fr;
     f->req.data = f;
     if (uv_queue_work(&srv->loop, &f->req, on_free_work, on_free_done) != 0) {
-        cn_free(p);
+        raft_bytes_free(p, len, fr);
         cn_free(f);
     }
 }
@@ -694,7 +699,7 @@ static void raft_step_event(struct server *srv, struct raft_event *ev)
     int rc = raft_step(srv->raft, ev, &up);
     handle_update(srv, &up);
     if (up.released != NULL) {
-        free_later(srv, up.released);
+        free_later(srv, up.released, up.released_len, up.released_free);
         up.released = NULL;
     }
     uint64_t next = up.next_timeout_ms;
@@ -1774,6 +1779,7 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
     memset(&meta, 0, sizeof(meta));
     struct cn_buf boot = {0};
     struct cn_slice snap = {NULL, 0};
+    int64_t t_load = 0, t_restore = 0;
     int rc;
     if (rec->snap_index == 0 && rec->entry_count == 0) {
         rc = srv->cfg.initial_cluster_state_existing
@@ -1811,6 +1817,7 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
         if (rc != CN_OK)
             goto out;
         struct server_snap_parts parts;
+        t_load = server_mono_ns(srv);
         rc = server_snap_decode(rec->snap_data.data, rec->snap_data.len,
                                 &srv->members, &parts);
         if (rc == CN_OK)
@@ -1827,6 +1834,7 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
                      (unsigned long long)rec->snap_index, cn_strerror(rc));
             goto out;
         }
+        t_load = server_mono_ns(srv) - t_load;
         srv->members.cluster_id = srv->cluster_id;
         snap.base = rec->snap_data.data;
         snap.len = rec->snap_data.len;
@@ -1886,8 +1894,20 @@ restore:
         ents[i].data_len = w->len - 1;
         srv->last_index = w->index;
     }
-    rc = raft_restore(srv->raft, &hs, &meta, snap.base, snap.len, ents,
-                      (unsigned)rec->entry_count);
+    t_restore = server_mono_ns(srv);
+    if (snap.len > 0 && snap.base == rec->snap_data.data) {
+        /* The recovered snapshot (mapped from its file) is given, not
+         * copied: at a million keys the copy was a second of restart. */
+        rc = raft_restore_take(srv->raft, &hs, &meta, rec->snap_data.data,
+                               rec->snap_data.len, rec->snap_data.release, ents,
+                               (unsigned)rec->entry_count);
+        if (rc == CN_OK)
+            memset(&rec->snap_data, 0, sizeof(rec->snap_data));
+    } else {
+        rc = raft_restore(srv->raft, &hs, &meta, snap.base, snap.len, ents,
+                          (unsigned)rec->entry_count);
+    }
+    t_restore = server_mono_ns(srv) - t_restore;
     cn_free(ents);
     if (rc != CN_OK) {
         snprintf(errmsg, CN_ERRMSG_SIZE,
@@ -1900,10 +1920,13 @@ restore:
     srv->req_seq = (uint64_t)server_now_ns(srv);
     SRV_LOG(&srv->logger, CN_LOG_INFO,
             "%s data dir %s: member %llx, snapshot_index=%llu log entries=%zu "
-            "commit=%llu",
+            "commit=%llu (read %.0f ms, snapshot load %.0f ms, restore %.0f "
+            "ms)",
             rec->created ? "created" : "recovered", srv->cfg.data_dir,
             (unsigned long long)srv->member_id, (unsigned long long)meta.index,
-            rec->entry_count, (unsigned long long)hs.commit);
+            rec->entry_count, (unsigned long long)hs.commit,
+            (double)srv->boot_read_ns / 1e6, (double)t_load / 1e6,
+            (double)t_restore / 1e6);
 out:
     cn_buf_close(&boot);
     if (rc != CN_OK && srv->raft != NULL) {

@@ -120,7 +120,9 @@ int server_wal_open(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
                 ((uint64_t)getpid() << 48),
     };
     struct wal_recovery rec;
+    int64_t t0 = server_mono_ns(srv);
     rc = wal_open(&wc, &srv->wal, &rec, why);
+    srv->boot_read_ns = server_mono_ns(srv) - t0;
     if (rc != CN_OK) {
         snprintf(errmsg, CN_ERRMSG_SIZE, "%s", why);
         goto err_after_lock;

@@ -593,12 +593,21 @@ void wal_close(struct wal *w)
     wal_free(w);
 }
 
+void wal_bytes_close(struct wal_bytes *b)
+{
+    if (b->release != NULL)
+        b->release(b->data, b->len);
+    else
+        cn_free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
 void wal_recovery_close(struct wal_recovery *rec)
 {
     for (size_t i = 0; i < rec->entry_count; i++)
         cn_free(rec->entries[i].data);
     cn_free(rec->entries);
-    cn_buf_close(&rec->snap_data);
+    wal_bytes_close(&rec->snap_data);
     memset(rec, 0, sizeof(*rec));
 }
 

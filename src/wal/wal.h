@@ -91,12 +91,24 @@ struct wal_entry {
 };
 
 /* What wal_open found. Fill with wal_open, free with wal_recovery_close. */
+/* Bytes with the function that frees them (NULL: cn_free). A snapshot is
+ * mapped from its file when the file system can (cn_fs.map), so that a
+ * restart reads it from the page cache instead of copying it. */
+struct wal_bytes {
+    char *data;
+    size_t len;
+    void (*release)(void *data, size_t len);
+};
+
+/* Frees b's bytes (with its release) and empties it. */
+void wal_bytes_close(struct wal_bytes *b);
+
 struct wal_recovery {
     int created;         /* 1: new data dir; nothing else is set */
     uint64_t snap_index; /* snapshot to restore (0: none) */
     uint64_t snap_term;
-    struct cn_buf snap_data; /* its payload (owned) */
-    int hard_state_set;      /* 1 if a hard state was found */
+    struct wal_bytes snap_data; /* its payload (owned; may be taken) */
+    int hard_state_set;         /* 1 if a hard state was found */
     struct wal_hard_state hard_state;
     struct wal_entry *entries; /* owned; indexes snap_index+1, +2, ... */
     size_t entry_count;

@@ -113,29 +113,82 @@ int wal_snap_save(const struct wal *w, uint64_t index, uint64_t term,
 
 /* Reads and checks one snapshot file. CN_ECORRUPT if it does not check,
  * CN_EVERSION for a newer format. */
+/* Frees a snapshot's payload mapped by load_one: the mapping starts at
+ * the file's header. */
+static void unmap_payload(void *data, size_t len)
+{
+    cn_fs_unmap((char *)data - WAL_SNAP_HEADER_BYTES,
+                len + WAL_SNAP_HEADER_BYTES);
+}
+
+/* The whole file of size bytes into *whole (mapped when the fs can, else
+ * read into memory): out gets the payload after the header. */
+static int read_whole(const struct wal *w, struct cn_fs_file *f, uint64_t size,
+                      const uint8_t **whole, struct wal_bytes *out,
+                      char *errmsg)
+{
+    void *map = NULL;
+    if (w->fs->map != NULL && size > WAL_SNAP_HEADER_BYTES &&
+        w->fs->map(w->fs->ctx, f, (size_t)size, &map, NULL) == CN_OK) {
+        *whole = map;
+        out->data = (char *)map + WAL_SNAP_HEADER_BYTES;
+        out->len = (size_t)size - WAL_SNAP_HEADER_BYTES;
+        out->release = unmap_payload;
+        return CN_OK;
+    }
+    /* No mapping: header and payload read into one buffer, the payload
+     * moved to its start once checked (see load_one). */
+    char *buf = cn_malloc((size_t)size + 1);
+    if (buf == NULL)
+        return CN_ENOMEM;
+    size_t got = 0;
+    int rc = CN_FS_CALL(w->fs, pread, f, buf, (size_t)size, 0, &got, errmsg);
+    if (rc == CN_OK && got != size) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "snapshot: short read");
+        rc = CN_ECORRUPT;
+    }
+    if (rc != CN_OK) {
+        cn_free(buf);
+        return rc;
+    }
+    buf[size] = '\0';
+    *whole = (const uint8_t *)buf;
+    out->data = buf;
+    out->len = (size_t)size;
+    out->release = NULL;
+    return CN_OK;
+}
+
 static int load_one(const struct wal *w, uint64_t term, uint64_t index,
-                    struct cn_buf *out, char *errmsg)
+                    struct wal_bytes *out, char *errmsg)
 {
     char name[64], path[WAL_PATH_MAX + 64];
     wal_snap_name(term, index, name, sizeof(name));
     snprintf(path, sizeof(path), "%s/%s", w->snap_dir, name);
     struct cn_fs_file *f;
     uint64_t size;
+    wal_bytes_close(out);
     int rc = CN_FS_CALL(w->fs, open, path, CN_FS_RDONLY, &f, errmsg);
     if (rc != CN_OK)
         return rc;
     rc = CN_FS_CALL(w->fs, size, f, &size, errmsg);
     if (rc != CN_OK)
         goto out;
-    uint8_t h[WAL_SNAP_HEADER_BYTES];
-    size_t got = 0;
-    if (size >= sizeof(h))
-        rc = CN_FS_CALL(w->fs, pread, f, h, sizeof(h), 0, &got, errmsg);
+    if (size < WAL_SNAP_HEADER_BYTES ||
+        size - WAL_SNAP_HEADER_BYTES > SIZE_MAX / 2) {
+        snprintf(errmsg, CN_ERRMSG_SIZE, "snapshot %.150s: bad header", path);
+        rc = CN_ECORRUPT;
+        goto out;
+    }
+    const uint8_t *h = NULL;
+    rc = read_whole(w, f, size, &h, out, errmsg);
+    if (rc == CN_ECORRUPT)
+        snprintf(errmsg, CN_ERRMSG_SIZE, "snapshot %.150s: short read", path);
     if (rc != CN_OK)
         goto out;
-    if (got != sizeof(h) || wal_get32(h) != WAL_SNAP_MAGIC ||
-        wal_get64(h + 8) != term || wal_get64(h + 16) != index ||
-        wal_get64(h + 24) != size - sizeof(h)) {
+    if (wal_get32(h) != WAL_SNAP_MAGIC || wal_get64(h + 8) != term ||
+        wal_get64(h + 16) != index ||
+        wal_get64(h + 24) != size - WAL_SNAP_HEADER_BYTES) {
         snprintf(errmsg, CN_ERRMSG_SIZE, "snapshot %.150s: bad header", path);
         rc = CN_ECORRUPT;
         goto out;
@@ -147,22 +200,22 @@ static int load_one(const struct wal *w, uint64_t term, uint64_t index,
         rc = CN_EVERSION;
         goto out;
     }
-    size_t len = (size_t)(size - sizeof(h));
-    cn_buf_reset(out);
-    rc = cn_buf_reserve(out, len);
-    if (rc == CN_OK)
-        rc = CN_FS_CALL(w->fs, pread, f, out->data, len, sizeof(h), &got,
-                        errmsg);
-    if (rc != CN_OK)
-        goto out;
-    out->len = got;
-    out->data[got] = '\0';
-    uint32_t crc = cn_crc32c(cn_crc32c(0, h, 32), out->data, got);
-    if (got != len || crc != wal_get32(h + 32)) {
+    size_t len = (size_t)(size - WAL_SNAP_HEADER_BYTES);
+    uint32_t crc =
+        cn_crc32c(cn_crc32c(0, h, 32), h + WAL_SNAP_HEADER_BYTES, len);
+    if (crc != wal_get32(h + 32)) {
         snprintf(errmsg, CN_ERRMSG_SIZE, "snapshot %.150s: bad checksum", path);
         rc = CN_ECORRUPT;
+        goto out;
+    }
+    if (out->release == NULL) { /* read: the payload to the front */
+        memmove(out->data, out->data + WAL_SNAP_HEADER_BYTES, len);
+        out->data[len] = '\0';
+        out->len = len;
     }
 out:
+    if (rc != CN_OK)
+        wal_bytes_close(out);
     CN_FS_CALL(w->fs, close, f, NULL);
     return rc;
 }
@@ -265,6 +318,6 @@ int wal_snap_load(struct wal *w, const uint64_t *markers, size_t count,
     }
     cn_free(snaps);
     if (rc != CN_OK || rec->snap_index == 0)
-        cn_buf_close(&rec->snap_data);
+        wal_bytes_close(&rec->snap_data);
     return rc;
 }

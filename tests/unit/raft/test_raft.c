@@ -296,6 +296,69 @@ TEST(raft_restore_clamps_commit_to_log)
     raft_free(r);
 }
 
+static int freed_count;
+static size_t freed_len;
+
+static void counting_free(void *data, size_t len)
+{
+    freed_count++;
+    freed_len = len;
+    cn_free(data);
+}
+
+TEST(raft_restore_take_owns_the_bytes_until_a_newer_snapshot)
+{
+    struct raft_options o;
+    opts(&o, 1);
+    struct raft *r;
+    REQUIRE_EQ(raft_new(&o, &r), 0);
+    struct raft_snapshot_meta meta;
+    memset(&meta, 0, sizeof(meta));
+    meta.index = 5;
+    meta.term = 1;
+    meta.conf = conf_of(1, 0);
+    char *bytes = cn_malloc(6);
+    REQUIRE(bytes != NULL);
+    memcpy(bytes, "ABCDEF", 6);
+    freed_count = 0;
+    /* On an error the caller keeps them. */
+    struct raft_hard_state hs = {1, 0, 7};
+    struct raft_entry gap[1] = {
+        {1, 7, RAFT_ENTRY_NOOP, NULL, 0}}; /* term, index */
+    CHECK_EQ(raft_restore_take(r, &hs, &meta, bytes, 6, counting_free, gap, 1),
+             CN_EINVAL);
+    CHECK_EQ(freed_count, 0);
+    struct raft_entry es[2] = {{1, 6, RAFT_ENTRY_NOOP, NULL, 0},
+                               {1, 7, RAFT_ENTRY_NOOP, NULL, 0}};
+    REQUIRE_EQ(raft_restore_take(r, &hs, &meta, bytes, 6, counting_free, es, 2),
+               0);
+    /* Applying the committed entries lets a snapshot at 7 be taken. */
+    struct raft_event ev;
+    struct raft_update up;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = RAFT_EVENT_TICK;
+    REQUIRE_EQ(raft_step(r, &ev, &up), 0);
+    CHECK_EQ(up.n_committed, 2);
+    CHECK(up.released == NULL);
+    raft_update_done(r, &up);
+    CHECK_EQ(freed_count, 0);
+    memset(&ev, 0, sizeof(ev));
+    ev.type = RAFT_EVENT_SNAPSHOT_TAKEN;
+    ev.snapshot_taken.index = 7;
+    ev.snapshot_taken.data = "newer";
+    ev.snapshot_taken.len = 5;
+    REQUIRE_EQ(raft_step(r, &ev, &up), 0);
+    /* The replaced bytes come back with their own free function. */
+    CHECK(up.released == bytes);
+    CHECK_EQ(up.released_len, 6);
+    CHECK(up.released_free == counting_free);
+    raft_update_done(r, &up); /* not taken by the driver: freed here */
+    CHECK_EQ(freed_count, 1);
+    CHECK_EQ(freed_len, 6);
+    raft_free(r); /* the newer copy is the core's own: cn_free */
+    CHECK_EQ(freed_count, 1);
+}
+
 /* --- election ------------------------------------------------------------ */
 
 TEST(raft_single_voter_commits_only_after_persisting)

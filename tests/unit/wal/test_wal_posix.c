@@ -123,6 +123,9 @@ TEST(wal_posix_append_sync_reopen_replay)
     CHECK_EQ(rec.created, 0);
     CHECK_EQ(rec.snap_index, 2000);
     CHECK_EQ(rec.snap_data.len, 4);
+    CHECK_MEM(rec.snap_data.data, "snap", 4);
+    /* On the real file system it is mapped from the file, not copied. */
+    CHECK(rec.snap_data.release != NULL);
     CHECK(model_matches(&m, &rec));
     CHECK_EQ(rec.entry_count, 1000);
     CHECK_EQ(rec.torn_bytes, 0);
