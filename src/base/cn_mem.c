@@ -95,3 +95,72 @@ long cn_mem_alloc_count(void)
 {
     return alloc_count;
 }
+
+#if defined(__GLIBC__)
+#include <limits.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels: EINVAL */
+#endif
+
+/* glibc's defaults (malloc/malloc.c), restored by cn_mem_prefault_end. */
+#define GLIBC_TOP_PAD (128 * 1024)
+#define GLIBC_TRIM_THRESHOLD (128 * 1024)
+
+static int prefault_on;
+
+void cn_mem_prefault_begin(size_t bytes)
+{
+    if (prefault_on || bytes < ((size_t)64 << 20))
+        return;
+    int pad = bytes > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)bytes;
+    if (mallopt(M_TRIM_THRESHOLD, INT_MAX) != 1 || mallopt(M_TOP_PAD, pad) != 1)
+        goto out;
+    prefault_on = 1;
+    /* The heap grows (by the pad) only when its free top is too short:
+     * take 64 KiB blocks, below the mmap threshold, until it does. */
+    char *before = sbrk(0), *after = before;
+    void *blocks[256];
+    int n = 0;
+    while (n < 256 && after == before) {
+        if ((blocks[n] = malloc(64 * 1024)) == NULL)
+            break;
+        n++;
+        after = sbrk(0);
+    }
+    while (n > 0)
+        free(blocks[--n]);
+    if (after > before) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = ((uintptr_t)before + page - 1) & ~(page - 1);
+        uintptr_t hi = (uintptr_t)after & ~(page - 1);
+        if (hi > lo)
+            (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+    }
+out:
+    mallopt(M_TOP_PAD, GLIBC_TOP_PAD);
+    if (!prefault_on)
+        mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD);
+}
+
+void cn_mem_prefault_end(void)
+{
+    if (!prefault_on)
+        return;
+    prefault_on = 0;
+    mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD);
+}
+#else
+void cn_mem_prefault_begin(size_t bytes)
+{
+    (void)bytes;
+}
+
+void cn_mem_prefault_end(void)
+{
+}
+#endif

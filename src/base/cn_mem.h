@@ -26,6 +26,16 @@ char *cn_strndup(const char *s, size_t n);
  * if persist is non-zero, every allocation after it too.
  * cn_mem_fault_disarm(): stop failing. Returns how many calls failed.
  * cn_mem_alloc_count(): allocations attempted since process start. */
+/* Bulk loads: cn_mem_prefault_begin(bytes) grows the allocator's heap by
+ * about bytes at once and maps its pages in one call, and keeps it from
+ * giving them back, so that the many small allocations that follow (a
+ * million-key snapshot) do not each take page faults, the larger part of a
+ * restart on virtual machines where a first touch costs tens of
+ * microseconds per page. cn_mem_prefault_end() restores the allocator's
+ * settings; what was not used is returned to the kernel later, as usual.
+ * Best effort: without glibc, or for less than 64 MiB, nothing is done. */
+void cn_mem_prefault_begin(size_t bytes);
+void cn_mem_prefault_end(void);
 void cn_mem_fault_arm(long n, int persist);
 long cn_mem_fault_disarm(void);
 long cn_mem_alloc_count(void);

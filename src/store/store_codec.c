@@ -333,6 +333,11 @@ static int load_children(struct rd *r, struct load *L, struct store_node *d,
     uint64_t count = get_uv(r);
     if (r->bad || count > r->left)
         return CN_ECORRUPT;
+    /* A node takes 6 bytes at least: a count beyond that is damage. */
+    if (count > r->left / 6 || count >= (1u << 30))
+        return CN_ECORRUPT;
+    if (count > 1 && store_dir_reserve_n(d, (uint32_t)count) != CN_OK)
+        return CN_ENOMEM;
     for (uint64_t i = 0; i < count; i++) {
         int rc = load_node(r, L, d, path_len, depth);
         if (rc != CN_OK)

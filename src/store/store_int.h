@@ -153,6 +153,9 @@ struct store_node *store_dir_find(const struct store_node *d, const char *name,
                                   size_t len, uint32_t h);
 /* Makes room so one more child can be linked without allocating. */
 int store_dir_reserve(struct store_node *d);
+/* The same for more children at once (a snapshot's directory, whose count
+ * is known): one table, no rehash on the way. */
+int store_dir_reserve_n(struct store_node *d, uint32_t more);
 void store_dir_link(struct store_node *d, struct store_node *n);
 void store_dir_unlink(struct store_node *d, struct store_node *n);
 /* Writes the node's full key into buf (cap bytes); returns its length. */

@@ -109,10 +109,19 @@ struct store_node *store_dir_find(const struct store_node *d, const char *name,
 
 int store_dir_reserve(struct store_node *d)
 {
-    uint32_t want = d->u.dir.count + 1;
+    return store_dir_reserve_n(d, 1);
+}
+
+int store_dir_reserve_n(struct store_node *d, uint32_t more)
+{
+    uint64_t want = (uint64_t)d->u.dir.count + more;
     if (want <= STORE_DIR_LINEAR_MAX || want <= d->u.dir.nbuckets)
         return CN_OK;
+    if (want > (1u << 31))
+        return CN_ENOMEM;
     uint32_t nb = d->u.dir.nbuckets ? d->u.dir.nbuckets * 2 : 32;
+    while (nb < want)
+        nb *= 2;
     struct store_node **b = cn_calloc(nb, sizeof(*b));
     if (b == NULL)
         return CN_ENOMEM;
