@@ -113,10 +113,11 @@ long cn_mem_alloc_count(void)
 
 static int prefault_on;
 
-void cn_mem_prefault_begin(size_t bytes)
+size_t cn_mem_prefault_begin(size_t bytes)
 {
+    size_t done = 0;
     if (prefault_on || bytes < ((size_t)64 << 20))
-        return;
+        return 0;
     int pad = bytes > (size_t)INT_MAX / 2 ? INT_MAX / 2 : (int)bytes;
     if (mallopt(M_TRIM_THRESHOLD, INT_MAX) != 1 || mallopt(M_TOP_PAD, pad) != 1)
         goto out;
@@ -138,13 +139,14 @@ void cn_mem_prefault_begin(size_t bytes)
         uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
         uintptr_t lo = ((uintptr_t)before + page - 1) & ~(page - 1);
         uintptr_t hi = (uintptr_t)after & ~(page - 1);
-        if (hi > lo)
-            (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+        if (hi > lo && madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE) == 0)
+            done = hi - lo;
     }
 out:
     mallopt(M_TOP_PAD, GLIBC_TOP_PAD);
     if (!prefault_on)
         mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD);
+    return done;
 }
 
 void cn_mem_prefault_end(void)
@@ -155,9 +157,10 @@ void cn_mem_prefault_end(void)
     mallopt(M_TRIM_THRESHOLD, GLIBC_TRIM_THRESHOLD);
 }
 #else
-void cn_mem_prefault_begin(size_t bytes)
+size_t cn_mem_prefault_begin(size_t bytes)
 {
     (void)bytes;
+    return 0;
 }
 
 void cn_mem_prefault_end(void)

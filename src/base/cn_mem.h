@@ -33,8 +33,10 @@ char *cn_strndup(const char *s, size_t n);
  * restart on virtual machines where a first touch costs tens of
  * microseconds per page. cn_mem_prefault_end() restores the allocator's
  * settings; what was not used is returned to the kernel later, as usual.
- * Best effort: without glibc, or for less than 64 MiB, nothing is done. */
-void cn_mem_prefault_begin(size_t bytes);
+ * Best effort: returns how many bytes were mapped in, 0 when nothing was
+ * done (less than 64 MiB asked, or an allocator other than glibc's:
+ * sanitizers, valgrind). */
+size_t cn_mem_prefault_begin(size_t bytes);
 void cn_mem_prefault_end(void);
 void cn_mem_fault_arm(long n, int persist);
 long cn_mem_fault_disarm(void);
