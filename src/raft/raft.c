@@ -100,17 +100,18 @@ static int restore_check(const struct raft_snapshot_meta *meta,
 static int restore(struct raft *r, const struct raft_hard_state *hs,
                    const struct raft_snapshot_meta *meta, void *snap_data,
                    size_t snap_len, void (*fr)(void *, size_t),
-                   const struct raft_entry *entries, unsigned n_entries)
+                   const struct raft_entry *entries, unsigned n_entries,
+                   int take)
 {
+    raft_term last_term = n_entries ? entries[n_entries - 1].term : meta->term;
     if (restore_check(meta, entries, n_entries) != 0 ||
-        hs->term < raft_log_last_term(r))
+        hs->term < raft_log_last_term(r) || last_term > hs->term)
         return CN_EINVAL;
     r->snap = *meta;
     raft_log_reset(r, meta->index, meta->term);
-    if (raft_log_append(r, entries, n_entries) != 0)
+    if ((take ? raft_log_append_take(r, entries, n_entries)
+              : raft_log_append(r, entries, n_entries)) != 0)
         return CN_ENOMEM;
-    if (raft_log_last_term(r) > hs->term)
-        return CN_EINVAL;
     raft_conf_refresh(r);
     raft_index last = raft_log_last(r);
     r->term = hs->term;
@@ -146,7 +147,7 @@ int raft_restore(struct raft *r, const struct raft_hard_state *hs,
             return CN_ENOMEM;
         memcpy(copy, snap_data, snap_len);
     }
-    int rc = restore(r, hs, meta, copy, snap_len, NULL, entries, n_entries);
+    int rc = restore(r, hs, meta, copy, snap_len, NULL, entries, n_entries, 0);
     if (rc != 0)
         cn_free(copy);
     return rc;
@@ -158,7 +159,7 @@ int raft_restore_take(struct raft *r, const struct raft_hard_state *hs,
                       const struct raft_entry *entries, unsigned n_entries)
 {
     return restore(r, hs, meta, snap_data, snap_len, snap_free, entries,
-                   n_entries);
+                   n_entries, 1);
 }
 
 void raft_bytes_free(void *data, size_t len, void (*fr)(void *, size_t))

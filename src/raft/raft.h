@@ -318,12 +318,13 @@ int raft_restore(struct raft *r, const struct raft_hard_state *hs,
                  unsigned n_entries);
 
 /*
- * raft_restore, but the snapshot's bytes are taken, not copied: on success
- * the core owns them and frees them with snap_free(data, len) (NULL:
- * cn_free), or hands them back through raft_update.released (with
- * released_free) once a newer snapshot replaces them; on an error the
- * caller still owns them. A restart maps a snapshot of hundreds of MB from
- * its file and gives it here.
+ * raft_restore, but the snapshot's bytes and the entries' payloads are
+ * taken, not copied: on success the core owns them. It frees the snapshot
+ * with snap_free(data, len) (NULL: cn_free), or hands it back through
+ * raft_update.released (with released_free) once a newer snapshot replaces
+ * it; each entries[i].data must come from cn_malloc (or be NULL). On an
+ * error the caller still owns all of it. A restart maps a snapshot of hundreds
+ * of MB from its file and gives it here with the log's entries.
  */
 int raft_restore_take(struct raft *r, const struct raft_hard_state *hs,
                       const struct raft_snapshot_meta *meta, void *snap_data,

@@ -157,6 +157,10 @@ int raft_log_term(const struct raft *r, raft_index index, raft_term *t);
 struct raft_entry *raft_log_get(const struct raft *r, raft_index index);
 /* Appends copies; all or nothing. CN_ENOMEM. */
 int raft_log_append(struct raft *r, const struct raft_entry *e, unsigned n);
+/* raft_log_append, adopting each e[i].data (from cn_malloc) instead of
+ * copying it; on CN_ENOMEM nothing is adopted. */
+int raft_log_append_take(struct raft *r, const struct raft_entry *e,
+                         unsigned n);
 /* Appends one entry with the given payload copied. */
 int raft_log_append_new(struct raft *r, uint8_t type, const void *data,
                         size_t len, raft_term term);

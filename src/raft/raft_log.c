@@ -5,7 +5,8 @@
  * Invariants: ents[i].index == base_index + 1 + i; terms never decrease
  * along the log; base_term is the term of base_index (the snapshot's last
  * entry, or a compacted trailing entry). Every entry's payload is a private
- * cn_malloc copy freed when the entry leaves the log.
+ * cn_malloc block (a copy, or adopted at a restart) freed when the entry
+ * leaves the log.
  *
  * The configuration in force is the last CONFIG entry in the log, or the
  * snapshot's when there is none (dissertation 4.1: a server uses the latest
@@ -78,6 +79,24 @@ int raft_log_append(struct raft *r, const struct raft_entry *e, unsigned n)
         }
         if (e[i].data_len)
             memcpy(d->data, e[i].data, e[i].data_len);
+    }
+    r->n_ents += n;
+    for (unsigned i = 0; i < n; i++)
+        if (e[i].type == RAFT_ENTRY_CONFIG) {
+            raft_conf_refresh(r);
+            break;
+        }
+    return 0;
+}
+
+int raft_log_append_take(struct raft *r, const struct raft_entry *e, unsigned n)
+{
+    if (reserve(r, n) != 0)
+        return CN_ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        struct raft_entry *d = &r->ents[r->n_ents + i];
+        *d = e[i];
+        d->index = raft_log_last(r) + 1 + i;
     }
     r->n_ents += n;
     for (unsigned i = 0; i < n; i++)

@@ -1872,6 +1872,7 @@ restore:
         goto out;
     }
     struct raft_entry *ents = NULL;
+    int take = snap.len > 0 && snap.base == rec->snap_data.data;
     if (rec->entry_count > 0) {
         ents = cn_calloc(rec->entry_count, sizeof(*ents));
         if (ents == NULL) {
@@ -1897,17 +1898,27 @@ restore:
         ents[i].type = (uint8_t)w->data[0];
         ents[i].data = w->data + 1;
         ents[i].data_len = w->len - 1;
+        if (take) {
+            /* The payload moves to the front of its block, so that Raft
+             * takes the block (raft_restore_take) instead of a copy. */
+            memmove(w->data, w->data + 1, w->len - 1);
+            ents[i].data = w->data;
+        }
         srv->last_index = w->index;
     }
     t_restore = server_mono_ns(srv);
-    if (snap.len > 0 && snap.base == rec->snap_data.data) {
-        /* The recovered snapshot (mapped from its file) is given, not
-         * copied: at a million keys the copy was a second of restart. */
+    if (take) {
+        /* The recovered snapshot (mapped from its file) and the entries
+         * are given, not copied: at a million keys the copies were more
+         * than a second of restart. */
         rc = raft_restore_take(srv->raft, &hs, &meta, rec->snap_data.data,
                                rec->snap_data.len, rec->snap_data.release, ents,
                                (unsigned)rec->entry_count);
-        if (rc == CN_OK)
+        if (rc == CN_OK) {
             memset(&rec->snap_data, 0, sizeof(rec->snap_data));
+            for (size_t i = 0; i < rec->entry_count; i++)
+                rec->entries[i].data = NULL; /* Raft's now */
+        }
     } else {
         rc = raft_restore(srv->raft, &hs, &meta, snap.base, snap.len, ents,
                           (unsigned)rec->entry_count);

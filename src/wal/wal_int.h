@@ -216,9 +216,12 @@ int wal_read(struct wal *w, struct wal_recovery *rec, char *errmsg);
 void wal_read_set_chunk(size_t bytes);
 
 /* wal_snap.c: picks and loads the newest usable snapshot. markers are the
- * (index, term) pairs seen in the log (count pairs, index then term). */
+ * (index, term) pairs seen in the log (count pairs, index then term).
+ * newest_only: the markers come from the newest segments only, so only the
+ * newest snapshot is tried, and nothing is removed; rec->snap_index stays
+ * 0 when it cannot be used (the caller then reads the whole log). */
 int wal_snap_load(struct wal *w, const uint64_t *markers, size_t count,
-                  struct wal_recovery *rec, char *errmsg);
+                  int newest_only, struct wal_recovery *rec, char *errmsg);
 /* wal_snap.c: the snapshots in the snap dir, sorted oldest first, as
  * (term, index) pairs in *list (cn_free it). */
 int wal_snap_list(const struct wal *w, uint64_t **list, size_t *count,

@@ -517,11 +517,15 @@ static int finish_log(struct wal *w, struct replay *rp,
 }
 
 static int replay_all(struct wal *w, const struct seg_file *segs, size_t count,
-                      struct replay *rp, struct wal_recovery *rec,
+                      size_t from, struct replay *rp, struct wal_recovery *rec,
                       uint64_t *end, char *errmsg)
 {
     int rc = CN_OK;
-    for (size_t i = 0; i < count && rc == CN_OK; i++) {
+    for (size_t i = 0; i < from; i++) { /* known, not read */
+        w->segs[i].seq = segs[i].seq;
+        w->segs[i].first_index = segs[i].first_index;
+    }
+    for (size_t i = from; i < count && rc == CN_OK; i++) {
         int is_last = i + 1 == count;
         char path[WAL_PATH_MAX + 64];
         struct cn_fs_file *f;
@@ -559,13 +563,15 @@ static uint64_t newest_snap_index(const struct wal *w)
     return max;
 }
 
-/* Reads the segments into rec and w. Payloads of entries at or below skip
- * are not copied (they are expected under the snapshot). If the snapshot
- * chosen ends below skip, some of them may be needed: then *retry = 1 and
- * nothing is kept, and the caller reads again with skip 0. */
+/* Reads the segments from segs[from] on into rec and w. Payloads of
+ * entries at or below skip are not copied (they are expected under the
+ * snapshot). If the snapshot chosen ends below skip, some of them may be
+ * needed: then *retry = 1 and nothing is kept, and the caller reads again
+ * with skip 0. The same when from > 0 and the newest snapshot, at skip,
+ * cannot be used: the older ones need the segments not read. */
 static int read_log(struct wal *w, const struct seg_file *segs, size_t count,
-                    uint64_t skip, struct wal_recovery *rec, int *retry,
-                    char *errmsg)
+                    size_t from, uint64_t skip, struct wal_recovery *rec,
+                    int *retry, char *errmsg)
 {
     *retry = 0;
     struct replay rp;
@@ -579,13 +585,14 @@ static int read_log(struct wal *w, const struct seg_file *segs, size_t count,
         goto out;
     }
     w->seg_cap = count;
-    rc = replay_all(w, segs, count, &rp, rec, &end, errmsg);
+    rc = replay_all(w, segs, count, from, &rp, rec, &end, errmsg);
     if (rc != CN_OK)
         goto out;
     w->seg_count = count;
-    rc = wal_snap_load(w, rp.markers, rp.marker_count, rec, errmsg);
-    if (rc == CN_OK && rec->snap_index < skip &&
-        rp.last_index > rec->snap_index) {
+    rc = wal_snap_load(w, rp.markers, rp.marker_count, from > 0, rec, errmsg);
+    if (rc == CN_OK &&
+        ((rec->snap_index < skip && rp.last_index > rec->snap_index) ||
+         (from > 0 && rec->snap_index != skip))) {
         *retry = 1;
         goto out;
     }
@@ -639,15 +646,26 @@ int wal_read(struct wal *w, struct wal_recovery *rec, char *errmsg)
                            "no segments but snapshots exist");
         return CN_ENOTFOUND;
     }
+    /* Segments wholly below the newest snapshot hold nothing it does not:
+     * they are not read (each segment starts with the hard state and the
+     * last snapshot marker of its time, so these are not lost), as etcd
+     * reads its log from the snapshot's segment on. segs[i] is skipped when
+     * segs[i + 1] starts at or below that snapshot's index, so the segment
+     * holding its marker is read. */
+    uint64_t newest = newest_snap_index(w);
+    size_t from = 0;
+    for (size_t i = 1; i < count; i++)
+        if (newest > 0 && segs[i].first_index <= newest)
+            from = i;
     int retry;
-    rc = read_log(w, segs, count, newest_snap_index(w), rec, &retry, errmsg);
+    rc = read_log(w, segs, count, from, newest, rec, &retry, errmsg);
     if (rc == CN_OK && retry) {
         /* What the first pass found (and removed) is still news. */
         unsigned skipped = rec->snaps_skipped;
         char notes[sizeof(rec->notes)];
         memcpy(notes, rec->notes, sizeof(notes));
         wal_recovery_close(rec);
-        rc = read_log(w, segs, count, 0, rec, &retry, errmsg);
+        rc = read_log(w, segs, count, 0, 0, rec, &retry, errmsg);
         if (rc == CN_OK && skipped > rec->snaps_skipped) {
             rec->snaps_skipped = skipped; /* removed in the first pass */
             memcpy(rec->notes, notes, sizeof(notes));

@@ -273,7 +273,7 @@ static int remove_temps(const struct wal *w, char *errmsg)
 }
 
 int wal_snap_load(struct wal *w, const uint64_t *markers, size_t count,
-                  struct wal_recovery *rec, char *errmsg)
+                  int newest_only, struct wal_recovery *rec, char *errmsg)
 {
     int rc = remove_temps(w, errmsg);
     if (rc == CN_ENOTFOUND)
@@ -289,6 +289,10 @@ int wal_snap_load(struct wal *w, const uint64_t *markers, size_t count,
         uint64_t term = snaps[2 * i], index = snaps[2 * i + 1];
         char name[64];
         wal_snap_name(term, index, name, sizeof(name));
+        if (newest_only && i + 1 < n)
+            break;
+        if (newest_only && !vouched(markers, count, term, index))
+            break;
         if (!vouched(markers, count, term, index)) {
             /* Saved, but its marker never became durable (a crash between
              * the two): nothing can ever use it, so it goes. */
@@ -302,6 +306,10 @@ int wal_snap_load(struct wal *w, const uint64_t *markers, size_t count,
         }
         char why[CN_ERRMSG_SIZE] = "";
         rc = load_one(w, term, index, &rec->snap_data, why);
+        if (rc == CN_ECORRUPT && newest_only) {
+            rc = CN_OK; /* the whole log is read, then this is said */
+            break;
+        }
         if (rc == CN_ECORRUPT) {
             rec->snaps_skipped++;
             note(rec, "%.200s; using an older snapshot", why);

@@ -102,6 +102,68 @@ TEST(wal_snap_damaged_newest_falls_back_to_older)
     crashfs_free(c);
 }
 
+/* The name of the segment with sequence number seq, in /d/member/wal. */
+static void segment_path(struct crashfs *c, uint64_t seq, char *out, size_t cap)
+{
+    char **names;
+    size_t count;
+    char prefix[32];
+    snprintf(prefix, sizeof(prefix), "%016llx-", (unsigned long long)seq);
+    out[0] = '\0';
+    CN_ASSERT(CN_FS_CALL(crashfs_fs(c), list, "/d/member/wal", &names, &count,
+                         NULL) == CN_OK);
+    for (size_t i = 0; i < count; i++)
+        if (strncmp(names[i], prefix, 17) == 0)
+            snprintf(out, cap, "/d/member/wal/%s", names[i]);
+    cn_fs_names_free(names, count);
+}
+
+TEST(wal_snap_segments_below_the_newest_snapshot_are_not_read)
+{
+    struct crashfs *c = crashfs_new(3);
+    struct wal_config cfg = test_config(crashfs_fs(c), SEG);
+    struct model m;
+    model_init(&m);
+    struct wal *w = open_ok(&cfg, NULL);
+    REQUIRE(w != NULL);
+    uint64_t next = 1;
+    grow_and_snap(w, &m, &next, 30, 20);
+    grow_and_snap(w, &m, &next, 60, 50);
+    for (; next <= 70; next++)
+        REQUIRE_EQ(append_entry(w, &m, next, 1), CN_OK);
+    REQUIRE_EQ(wal_sync(w, NULL), CN_OK);
+    wal_close(w);
+    /* Segment 0 lies wholly below snapshot 50 (segment 1 starts at or
+     * below it): damage in it goes unread, as it holds nothing needed. */
+    char seg0[128], seg1[128];
+    segment_path(c, 0, seg0, sizeof(seg0));
+    segment_path(c, 1, seg1, sizeof(seg1));
+    REQUIRE(seg0[0] != '\0' && seg1[0] != '\0');
+    unsigned long long first1 = strtoull(strchr(seg1 + 14, '-') + 1, NULL, 16);
+    REQUIRE(first1 <= 50);
+    uint8_t x = 0x5a;
+    REQUIRE_EQ(crashfs_poke(c, seg0, 200, &x, 1), CN_OK);
+    struct wal_recovery rec;
+    w = open_ok(&cfg, &rec);
+    REQUIRE(w != NULL);
+    CHECK(snap_is(&rec, 50));
+    CHECK(model_matches(&m, &rec));
+    CHECK_EQ(rec.entry_count, 20);
+    wal_recovery_close(&rec);
+    wal_close(w);
+    /* With the newest snapshot damaged the older one needs the whole log:
+     * it is read, and the damage is found. */
+    char name[64], path[128];
+    wal_snap_name(1, 50, name, sizeof(name));
+    snprintf(path, sizeof(path), "/d/member/snap/%s", name);
+    REQUIRE_EQ(crashfs_poke(c, path, 45, &x, 1), CN_OK);
+    char err[CN_ERRMSG_SIZE] = "";
+    CHECK_EQ(wal_open(&cfg, &w, &rec, err), CN_ECORRUPT);
+    CHECK(strstr(err, strrchr(seg0, '/') + 1) != NULL);
+    CHECK_EQ(crashfs_open_handles(c), 0);
+    crashfs_free(c);
+}
+
 TEST(wal_snap_without_marker_is_skipped)
 {
     struct crashfs *c = crashfs_new(3);
