@@ -63,7 +63,9 @@ static int reserve(struct raft *r, size_t extra)
     return 0;
 }
 
-int raft_log_append(struct raft *r, const struct raft_entry *e, unsigned n)
+/* Appends e (payloads copied, or adopted when take); all or nothing. */
+static int append(struct raft *r, const struct raft_entry *e, unsigned n,
+                  int take)
 {
     if (reserve(r, n) != 0)
         return CN_ENOMEM;
@@ -71,6 +73,8 @@ int raft_log_append(struct raft *r, const struct raft_entry *e, unsigned n)
         struct raft_entry *d = &r->ents[r->n_ents + i];
         *d = e[i];
         d->index = raft_log_last(r) + 1 + i;
+        if (take)
+            continue;
         d->data = cn_malloc(e[i].data_len);
         if (d->data == NULL) {
             for (unsigned j = 0; j < i; j++)
@@ -89,22 +93,14 @@ int raft_log_append(struct raft *r, const struct raft_entry *e, unsigned n)
     return 0;
 }
 
+int raft_log_append(struct raft *r, const struct raft_entry *e, unsigned n)
+{
+    return append(r, e, n, 0);
+}
+
 int raft_log_append_take(struct raft *r, const struct raft_entry *e, unsigned n)
 {
-    if (reserve(r, n) != 0)
-        return CN_ENOMEM;
-    for (unsigned i = 0; i < n; i++) {
-        struct raft_entry *d = &r->ents[r->n_ents + i];
-        *d = e[i];
-        d->index = raft_log_last(r) + 1 + i;
-    }
-    r->n_ents += n;
-    for (unsigned i = 0; i < n; i++)
-        if (e[i].type == RAFT_ENTRY_CONFIG) {
-            raft_conf_refresh(r);
-            break;
-        }
-    return 0;
+    return append(r, e, n, 1);
 }
 
 int raft_log_append_new(struct raft *r, uint8_t type, const void *data,

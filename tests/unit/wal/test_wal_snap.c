@@ -36,21 +36,31 @@ static int snap_is(const struct wal_recovery *rec, uint64_t index)
            memcmp(rec->snap_data.data, buf, rec->snap_data.len) == 0;
 }
 
+/* A log with snapshots at 20 and 50 and entries up to 70, all synced. */
+static struct crashfs *two_snapshots(unsigned seed, struct wal_config *cfg,
+                                     struct model *m)
+{
+    struct crashfs *c = crashfs_new(seed);
+    *cfg = test_config(crashfs_fs(c), SEG);
+    model_init(m);
+    struct wal *w = open_ok(cfg, NULL);
+    CN_ASSERT(w != NULL);
+    uint64_t next = 1;
+    grow_and_snap(w, m, &next, 30, 20);
+    grow_and_snap(w, m, &next, 60, 50);
+    for (; next <= 70; next++)
+        CN_ASSERT(append_entry(w, m, next, 1) == CN_OK);
+    CN_ASSERT(wal_sync(w, NULL) == CN_OK);
+    wal_close(w);
+    return c;
+}
+
 TEST(wal_snap_restores_newest_snapshot_and_log_after_it)
 {
-    struct crashfs *c = crashfs_new(1);
-    struct wal_config cfg = test_config(crashfs_fs(c), SEG);
+    struct wal_config cfg;
     struct model m;
-    model_init(&m);
-    struct wal *w = open_ok(&cfg, NULL);
-    REQUIRE(w != NULL);
-    uint64_t next = 1;
-    grow_and_snap(w, &m, &next, 30, 20);
-    grow_and_snap(w, &m, &next, 60, 50);
-    for (; next <= 70; next++)
-        REQUIRE_EQ(append_entry(w, &m, next, 1), CN_OK);
-    REQUIRE_EQ(wal_sync(w, NULL), CN_OK);
-    wal_close(w);
+    struct crashfs *c = two_snapshots(1, &cfg, &m);
+    struct wal *w;
     crashfs_reboot(c, CRASHFS_LOSE, 1);
     struct wal_recovery rec;
     w = open_ok(&cfg, &rec);
@@ -120,19 +130,10 @@ static void segment_path(struct crashfs *c, uint64_t seq, char *out, size_t cap)
 
 TEST(wal_snap_segments_below_the_newest_snapshot_are_not_read)
 {
-    struct crashfs *c = crashfs_new(3);
-    struct wal_config cfg = test_config(crashfs_fs(c), SEG);
+    struct wal_config cfg;
     struct model m;
-    model_init(&m);
-    struct wal *w = open_ok(&cfg, NULL);
-    REQUIRE(w != NULL);
-    uint64_t next = 1;
-    grow_and_snap(w, &m, &next, 30, 20);
-    grow_and_snap(w, &m, &next, 60, 50);
-    for (; next <= 70; next++)
-        REQUIRE_EQ(append_entry(w, &m, next, 1), CN_OK);
-    REQUIRE_EQ(wal_sync(w, NULL), CN_OK);
-    wal_close(w);
+    struct crashfs *c = two_snapshots(3, &cfg, &m);
+    struct wal *w;
     /* Segment 0 lies wholly below snapshot 50 (segment 1 starts at or
      * below it): damage in it goes unread, as it holds nothing needed. */
     char seg0[128], seg1[128];
