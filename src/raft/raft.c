@@ -71,6 +71,7 @@ void raft_free(struct raft *r)
     raft_log_free(r);
     raft_bytes_free(r->snap_data, r->snap_len, r->snap_free);
     raft_bytes_free(r->released, r->released_len, r->released_free);
+    raft_garbage_free(r->garbage, r->n_garbage);
     cn_buf_close(&r->recv_buf);
     cn_free(r->prs);
     cn_free(r->prs_tmp);
@@ -160,6 +161,13 @@ int raft_restore_take(struct raft *r, const struct raft_hard_state *hs,
 {
     return restore(r, hs, meta, snap_data, snap_len, snap_free, entries,
                    n_entries, 1);
+}
+
+void raft_garbage_free(void **garbage, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cn_free(garbage[i]);
+    cn_free(garbage);
 }
 
 void raft_bytes_free(void *data, size_t len, void (*fr)(void *, size_t))
@@ -631,6 +639,10 @@ static void finalize(struct raft *r, struct raft_update *up)
     up->reads = r->ready;
     up->n_reads = (unsigned)r->n_ready;
     up->next_timeout_ms = next_timeout(r);
+    up->garbage = r->garbage;
+    up->n_garbage = r->n_garbage;
+    r->garbage = NULL;
+    r->n_garbage = r->cap_garbage = 0;
     up->released = r->released;
     up->released_len = r->released_len;
     up->released_free = r->released_free;
@@ -671,8 +683,9 @@ void raft_update_done(struct raft *r, struct raft_update *up)
     r->saved_hs.term = r->term;
     r->saved_hs.vote = r->vote;
     r->up_pending = 0;
-    /* the driver did not take it */
+    /* what the driver did not take */
     raft_bytes_free(up->released, up->released_len, up->released_free);
+    raft_garbage_free(up->garbage, up->n_garbage);
     memset(up, 0, sizeof(*up));
 }
 

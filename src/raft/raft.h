@@ -291,6 +291,13 @@ struct raft_update {
     void *released;
     size_t released_len;
     void (*released_free)(void *data, size_t len);
+
+    /* Payloads of entries the log dropped at a compaction (thousands at
+     * once): the driver may take the array (set garbage to NULL) and free
+     * it off its hot path with raft_garbage_free; raft_update_done frees
+     * it otherwise. */
+    void **garbage;
+    size_t n_garbage;
 };
 
 struct raft; /* opaque */
@@ -330,6 +337,9 @@ int raft_restore_take(struct raft *r, const struct raft_hard_state *hs,
                       const struct raft_snapshot_meta *meta, void *snap_data,
                       size_t snap_len, void (*snap_free)(void *, size_t),
                       const struct raft_entry *entries, unsigned n_entries);
+
+/* Frees raft_update.garbage: each payload, then the array. */
+void raft_garbage_free(void **garbage, size_t n);
 
 /* Frees snapshot bytes with their free function (NULL: cn_free), as
  * raft_update.released must be. */

@@ -108,6 +108,8 @@ struct raft {
     size_t snap_len;
     void (*snap_free)(void *data, size_t len); /* its free; NULL: cn_free */
     void *released; /* replaced snapshot bytes, handed to the driver */
+    void **garbage; /* payloads of compacted entries, handed to the driver */
+    size_t n_garbage, cap_garbage;
     size_t released_len;
     void (*released_free)(void *data, size_t len);
     struct raft_conf conf; /* latest in the log (takes effect on append) */

@@ -141,8 +141,23 @@ void raft_log_compact(struct raft *r, raft_index upto)
     CN_ASSERT(upto <= raft_log_last(r));
     size_t drop = upto - r->base_index;
     raft_term t = r->ents[drop - 1].term;
-    for (size_t i = 0; i < drop; i++)
-        cn_free(r->ents[i].data);
+    /* The payloads go to the driver (raft_update.garbage) to be freed off
+     * its loop: a compaction drops --snapshot-count entries at once, and
+     * freeing them here held the loop for up to half a second. */
+    size_t need = r->n_garbage + drop;
+    if (need > r->cap_garbage) {
+        void **g = cn_realloc(r->garbage, need * sizeof(*g));
+        if (g != NULL) {
+            r->garbage = g;
+            r->cap_garbage = need;
+        }
+    }
+    for (size_t i = 0; i < drop; i++) {
+        if (r->n_garbage < r->cap_garbage)
+            r->garbage[r->n_garbage++] = r->ents[i].data;
+        else
+            cn_free(r->ents[i].data);
+    }
     memmove(r->ents, r->ents + drop, (r->n_ents - drop) * sizeof(*r->ents));
     r->n_ents -= drop;
     r->base_index = upto;

@@ -657,12 +657,16 @@ struct free_work {
     void *p;
     size_t len;
     void (*fr)(void *, size_t);
+    void **garbage; /* or compacted entries' payloads */
+    size_t n_garbage;
 };
 
 static void on_free_work(uv_work_t *req)
 {
     struct free_work *f = req->data;
-    raft_bytes_free(f->p, f->len, f->fr); /* free() and munmap: thread-safe */
+    /* free() and munmap are thread-safe */
+    raft_bytes_free(f->p, f->len, f->fr);
+    raft_garbage_free(f->garbage, f->n_garbage);
 }
 
 static void on_free_done(uv_work_t *req, int status)
@@ -671,23 +675,29 @@ static void on_free_done(uv_work_t *req, int status)
     cn_free(req->data);
 }
 
-static void free_later(struct server *srv, void *p, size_t len,
-                       void (*fr)(void *, size_t))
+/* Frees what up releases (snapshot bytes, compacted payloads) on the
+ * thread pool, or at once when there is no running loop. */
+static void free_later(struct server *srv, struct raft_update *up)
 {
-    struct free_work *f =
-        srv->handles_started && !srv->stopping ? cn_malloc(sizeof(*f)) : NULL;
-    if (f == NULL) {
-        raft_bytes_free(p, len, fr);
+    if (up->released == NULL && up->garbage == NULL)
         return;
-    }
-    f->p = p;
-    f->len = len;
-    f->fr = fr;
+    struct free_work *f = srv->handles_started && !srv->stopping
+                              ? cn_calloc(1, sizeof(*f))
+                              : NULL;
+    if (f == NULL)
+        return; /* raft_update_done frees them */
+    f->p = up->released;
+    f->len = up->released_len;
+    f->fr = up->released_free;
+    f->garbage = up->garbage;
+    f->n_garbage = up->n_garbage;
     f->req.data = f;
     if (uv_queue_work(&srv->loop, &f->req, on_free_work, on_free_done) != 0) {
-        raft_bytes_free(p, len, fr);
         cn_free(f);
+        return;
     }
+    up->released = NULL;
+    up->garbage = NULL;
 }
 
 static void raft_step_event(struct server *srv, struct raft_event *ev)
@@ -698,10 +708,7 @@ static void raft_step_event(struct server *srv, struct raft_event *ev)
     srv->in_step = 1;
     int rc = raft_step(srv->raft, ev, &up);
     handle_update(srv, &up);
-    if (up.released != NULL) {
-        free_later(srv, up.released, up.released_len, up.released_free);
-        up.released = NULL;
-    }
+    free_later(srv, &up);
     uint64_t next = up.next_timeout_ms;
     raft_update_done(srv->raft, &up);
     srv->in_step = 0;

@@ -310,6 +310,7 @@ TEST(raft_restore_take_owns_the_bytes_until_a_newer_snapshot)
 {
     struct raft_options o;
     opts(&o, 1);
+    o.snapshot_trailing = 0; /* a snapshot compacts the whole log */
     struct raft *r;
     REQUIRE_EQ(raft_new(&o, &r), 0);
     struct raft_snapshot_meta meta;
@@ -328,8 +329,11 @@ TEST(raft_restore_take_owns_the_bytes_until_a_newer_snapshot)
     CHECK_EQ(raft_restore_take(r, &hs, &meta, bytes, 6, counting_free, gap, 1),
              CN_EINVAL);
     CHECK_EQ(freed_count, 0);
-    struct raft_entry es[2] = {{1, 6, RAFT_ENTRY_NOOP, NULL, 0},
-                               {1, 7, RAFT_ENTRY_NOOP, NULL, 0}};
+    /* The entries' payloads are taken too. */
+    char *p6 = cn_malloc(1), *p7 = cn_malloc(1);
+    REQUIRE(p6 != NULL && p7 != NULL);
+    struct raft_entry es[2] = {{1, 6, RAFT_ENTRY_NOOP, p6, 0},
+                               {1, 7, RAFT_ENTRY_NOOP, p7, 0}};
     REQUIRE_EQ(raft_restore_take(r, &hs, &meta, bytes, 6, counting_free, es, 2),
                0);
     /* Applying the committed entries lets a snapshot at 7 be taken. */
@@ -348,7 +352,11 @@ TEST(raft_restore_take_owns_the_bytes_until_a_newer_snapshot)
     ev.snapshot_taken.data = "newer";
     ev.snapshot_taken.len = 5;
     REQUIRE_EQ(raft_step(r, &ev, &up), 0);
-    /* The replaced bytes come back with their own free function. */
+    /* The compacted entries' payloads go to the driver, to free off its
+     * loop... */
+    REQUIRE_EQ(up.n_garbage, 2);
+    CHECK(up.garbage[0] == p6 && up.garbage[1] == p7);
+    /* ...and the replaced bytes come back with their own free function. */
     CHECK(up.released == bytes);
     CHECK_EQ(up.released_len, 6);
     CHECK(up.released_free == counting_free);
