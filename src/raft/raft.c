@@ -165,6 +165,8 @@ int raft_restore_take(struct raft *r, const struct raft_hard_state *hs,
 
 void raft_garbage_free(void **garbage, size_t n)
 {
+    if (garbage == NULL)
+        return;
     for (size_t i = 0; i < n; i++)
         cn_free(garbage[i]);
     cn_free(garbage);

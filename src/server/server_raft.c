@@ -698,6 +698,7 @@ static void free_later(struct server *srv, struct raft_update *up)
     }
     up->released = NULL;
     up->garbage = NULL;
+    up->n_garbage = 0;
 }
 
 static void raft_step_event(struct server *srv, struct raft_event *ev)
