@@ -121,40 +121,44 @@ static void unmap_payload(void *data, size_t len)
                 len + WAL_SNAP_HEADER_BYTES);
 }
 
-/* The whole file of size bytes into *whole (mapped when the fs can, else
- * read into memory): out gets the payload after the header. */
-static int read_whole(const struct wal *w, struct cn_fs_file *f, uint64_t size,
-                      const uint8_t **whole, struct wal_bytes *out,
-                      char *errmsg)
+/* The file's header into h and its payload into out: mapped with the
+ * file when the fs can (the mapping starts at the header), else read into
+ * memory. CN_ECORRUPT for a short read. */
+static int read_snap(const struct wal *w, struct cn_fs_file *f, uint64_t size,
+                     uint8_t h[WAL_SNAP_HEADER_BYTES], struct wal_bytes *out,
+                     char *errmsg)
 {
+    size_t len = (size_t)(size - WAL_SNAP_HEADER_BYTES);
     void *map = NULL;
-    if (w->fs->map != NULL && size > WAL_SNAP_HEADER_BYTES &&
+    if (w->fs->map != NULL && len > 0 &&
         w->fs->map(w->fs->ctx, f, (size_t)size, &map, NULL) == CN_OK) {
-        *whole = map;
+        memcpy(h, map, WAL_SNAP_HEADER_BYTES);
         out->data = (char *)map + WAL_SNAP_HEADER_BYTES;
-        out->len = (size_t)size - WAL_SNAP_HEADER_BYTES;
+        out->len = len;
         out->release = unmap_payload;
         return CN_OK;
     }
-    /* No mapping: header and payload read into one buffer, the payload
-     * moved to its start once checked (see load_one). */
-    char *buf = cn_malloc((size_t)size + 1);
+    size_t got = 0;
+    int rc =
+        CN_FS_CALL(w->fs, pread, f, h, WAL_SNAP_HEADER_BYTES, 0, &got, errmsg);
+    if (rc != CN_OK)
+        return rc;
+    if (got != WAL_SNAP_HEADER_BYTES)
+        return CN_ECORRUPT;
+    char *buf = cn_malloc(len + 1);
     if (buf == NULL)
         return CN_ENOMEM;
-    size_t got = 0;
-    int rc = CN_FS_CALL(w->fs, pread, f, buf, (size_t)size, 0, &got, errmsg);
-    if (rc == CN_OK && got != size) {
-        snprintf(errmsg, CN_ERRMSG_SIZE, "snapshot: short read");
+    rc = CN_FS_CALL(w->fs, pread, f, buf, len, WAL_SNAP_HEADER_BYTES, &got,
+                    errmsg);
+    if (rc == CN_OK && got != len)
         rc = CN_ECORRUPT;
-    }
     if (rc != CN_OK) {
         cn_free(buf);
         return rc;
     }
-    buf[size] = '\0';
-    *whole = (const uint8_t *)buf;
+    buf[len] = '\0';
     out->data = buf;
-    out->len = (size_t)size;
+    out->len = len;
     out->release = NULL;
     return CN_OK;
 }
@@ -180,8 +184,8 @@ static int load_one(const struct wal *w, uint64_t term, uint64_t index,
         rc = CN_ECORRUPT;
         goto out;
     }
-    const uint8_t *h = NULL;
-    rc = read_whole(w, f, size, &h, out, errmsg);
+    uint8_t h[WAL_SNAP_HEADER_BYTES];
+    rc = read_snap(w, f, size, h, out, errmsg);
     if (rc == CN_ECORRUPT)
         snprintf(errmsg, CN_ERRMSG_SIZE, "snapshot %.150s: short read", path);
     if (rc != CN_OK)
@@ -200,18 +204,11 @@ static int load_one(const struct wal *w, uint64_t term, uint64_t index,
         rc = CN_EVERSION;
         goto out;
     }
-    size_t len = (size_t)(size - WAL_SNAP_HEADER_BYTES);
-    uint32_t crc =
-        cn_crc32c(cn_crc32c(0, h, 32), h + WAL_SNAP_HEADER_BYTES, len);
+    uint32_t crc = cn_crc32c(cn_crc32c(0, h, 32), out->data, out->len);
     if (crc != wal_get32(h + 32)) {
         snprintf(errmsg, CN_ERRMSG_SIZE, "snapshot %.150s: bad checksum", path);
         rc = CN_ECORRUPT;
         goto out;
-    }
-    if (out->release == NULL) { /* read: the payload to the front */
-        memmove(out->data, out->data + WAL_SNAP_HEADER_BYTES, len);
-        out->data[len] = '\0';
-        out->len = len;
     }
 out:
     if (rc != CN_OK)

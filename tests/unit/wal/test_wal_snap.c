@@ -27,6 +27,14 @@ static void grow_and_snap(struct wal *w, struct model *m, uint64_t *next,
     CN_ASSERT(wal_sync(w, NULL) == CN_OK);
 }
 
+/* The path of the snapshot file at index (term 1). */
+static void snap_file(uint64_t index, char *path, size_t cap)
+{
+    char name[64];
+    wal_snap_name(1, index, name, sizeof(name));
+    snprintf(path, cap, "/d/member/snap/%s", name);
+}
+
 static int snap_is(const struct wal_recovery *rec, uint64_t index)
 {
     char buf[64];
@@ -87,9 +95,8 @@ TEST(wal_snap_damaged_newest_falls_back_to_older)
     grow_and_snap(w, &m, &next, 30, 20);
     grow_and_snap(w, &m, &next, 60, 50);
     wal_close(w);
-    char name[64], path[128];
-    wal_snap_name(1, 50, name, sizeof(name));
-    snprintf(path, sizeof(path), "/d/member/snap/%s", name);
+    char path[128];
+    snap_file(50, path, sizeof(path));
     uint8_t x = 0xee;
     REQUIRE_EQ(crashfs_poke(c, path, 45, &x, 1), CN_OK);
     struct wal_recovery rec;
@@ -154,9 +161,8 @@ TEST(wal_snap_segments_below_the_newest_snapshot_are_not_read)
     wal_close(w);
     /* With the newest snapshot damaged the older one needs the whole log:
      * it is read, and the damage is found. */
-    char name[64], path[128];
-    wal_snap_name(1, 50, name, sizeof(name));
-    snprintf(path, sizeof(path), "/d/member/snap/%s", name);
+    char path[128];
+    snap_file(50, path, sizeof(path));
     REQUIRE_EQ(crashfs_poke(c, path, 45, &x, 1), CN_OK);
     char err[CN_ERRMSG_SIZE] = "";
     CHECK_EQ(wal_open(&cfg, &w, &rec, err), CN_ECORRUPT);
