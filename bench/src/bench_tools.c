@@ -55,12 +55,22 @@ static void null_on_write(uv_write_t *req, int status)
     cn_free(req);
 }
 
+/* At once when the socket takes it, as cairn answers (server_net.c). */
 static void null_answer_one(struct null_conn *nc)
 {
+    uv_buf_t b = uv_buf_init((char *)null_answer, sizeof(null_answer) - 1);
+    int done = uv_try_write((uv_stream_t *)&nc->tcp, &b, 1);
+    if (done == (int)b.len)
+        return;
+    if (done < 0 && done != UV_EAGAIN)
+        return;
+    if (done > 0) {
+        b.base += done;
+        b.len -= (unsigned)done;
+    }
     uv_write_t *req = cn_malloc(sizeof(*req));
     if (req == NULL)
         return;
-    uv_buf_t b = uv_buf_init((char *)null_answer, sizeof(null_answer) - 1);
     if (uv_write(req, (uv_stream_t *)&nc->tcp, &b, 1, null_on_write) < 0)
         cn_free(req);
 }

@@ -352,6 +352,7 @@ static int server_init_loop(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
     srv->loop.data = srv;
     uv_idle_init(&srv->loop, &srv->flush_idle);
     srv->flush_idle.data = srv;
+    server_net_init(srv);
     uv_timer_init(&srv->loop, &srv->expire_timer);
     srv->expire_timer.data = srv;
     uv_timer_init(&srv->loop, &srv->deadline_timer);

@@ -38,6 +38,11 @@ struct server_conn {
     uint64_t deadline_ms; /* uv_now() ms; 0: none */
     int reading;          /* uv_read_start active */
     int closing;          /* uv_close called */
+    /* A write done at once (uv_try_write) waits on srv->wdone_* for its
+     * callback, which runs later on the loop as the contract says. */
+    struct server_conn *wdone_next;
+    int wdone;        /* on the list */
+    int wdone_status; /* CN_OK or CN_EIO */
 };
 
 struct server_listener {
@@ -94,6 +99,13 @@ struct server {
     struct server_proposal *queue_head; /* pending, in proposal order */
     struct server_proposal *queue_tail;
     uv_idle_t flush_idle; /* runs server_flush when work is queued */
+    /* client writes done at once, whose callbacks are still to run
+     * (server_net.c): drained after every poll (check) and before the next
+     * (idle, so the poll does not block while some wait) */
+    uv_check_t wdone_check;
+    uv_idle_t wdone_idle;
+    struct server_conn *wdone_head;
+    struct server_conn *wdone_tail;
     int flush_scheduled;
     struct server_proposal sync_prop; /* the expiry SYNC in flight */
     int sync_pending;
@@ -257,6 +269,7 @@ void server_end_watches(struct server *srv);
 void server_serve_clients(struct server *srv);
 
 /* server_net.c */
+void server_net_init(struct server *srv); /* with the loop */
 int server_net_listen(struct server *srv, char errmsg[CN_ERRMSG_SIZE]);
 void server_net_close_all(struct server *srv);
 void server_net_check_deadlines(struct server *srv);

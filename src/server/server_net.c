@@ -10,6 +10,14 @@
  * Reads land in one shared buffer (the protocol copies what it keeps), so a
  * read costs no allocation. A write in flight when the connection closes
  * completes with an error before proto.closed runs (libuv cancels it first).
+ *
+ * A write is first tried at once (uv_try_write). Most responses fit the
+ * socket buffer, and then no uv_write_t is queued: libuv re-arms the
+ * socket's epoll interest after every queued write it completes, one
+ * epoll_ctl per response, which on these machines costs as much as the
+ * write itself. The callback of a write done at once still runs later: the
+ * connection waits on srv->wdone_* until the check phase right after the
+ * poll (or the idle phase, for writes made outside the poll).
  */
 #include "server_int.h"
 
@@ -18,10 +26,95 @@
 
 static void conn_close(struct server_conn *c);
 
+/* Runs the callbacks of the writes done at once, in the order they were
+ * made; a callback may write again (it is run in this same drain). */
+static void wdone_drain(struct server *srv)
+{
+    while (srv->wdone_head != NULL) {
+        struct server_conn *c = srv->wdone_head;
+        srv->wdone_head = c->wdone_next;
+        if (srv->wdone_head == NULL)
+            srv->wdone_tail = NULL;
+        c->wdone_next = NULL;
+        c->wdone = 0;
+        server_write_fn *cb = c->wcb;
+        void *arg = c->warg;
+        c->wcb = NULL;
+        c->warg = NULL;
+        if (cb != NULL)
+            cb(arg, c->wdone_status);
+    }
+    uv_idle_stop(&srv->wdone_idle);
+}
+
+static void on_wdone_check(uv_check_t *h)
+{
+    wdone_drain(h->data);
+}
+
+static void on_wdone_idle(uv_idle_t *h)
+{
+    wdone_drain(h->data);
+}
+
+static void wdone_push(struct server_conn *c, int status)
+{
+    struct server *srv = c->srv;
+    c->wdone = 1;
+    c->wdone_status = status;
+    c->wdone_next = NULL;
+    if (srv->wdone_tail != NULL)
+        srv->wdone_tail->wdone_next = c;
+    else
+        srv->wdone_head = c;
+    srv->wdone_tail = c;
+    uv_idle_start(&srv->wdone_idle, on_wdone_idle);
+}
+
+/* Takes c off the list (it closes first); its callback runs with status. */
+static void wdone_cancel(struct server_conn *c, int status)
+{
+    struct server *srv = c->srv;
+    struct server_conn *prev = NULL;
+    for (struct server_conn *p = srv->wdone_head; p != NULL;
+         prev = p, p = p->wdone_next) {
+        if (p != c)
+            continue;
+        if (prev != NULL)
+            prev->wdone_next = c->wdone_next;
+        else
+            srv->wdone_head = c->wdone_next;
+        if (srv->wdone_tail == c)
+            srv->wdone_tail = prev;
+        break;
+    }
+    c->wdone = 0;
+    c->wdone_next = NULL;
+    server_write_fn *cb = c->wcb;
+    void *arg = c->warg;
+    c->wcb = NULL;
+    c->warg = NULL;
+    if (cb != NULL)
+        cb(arg, status);
+}
+
+void server_net_init(struct server *srv)
+{
+    uv_check_init(&srv->loop, &srv->wdone_check);
+    srv->wdone_check.data = srv;
+    uv_check_start(&srv->wdone_check, on_wdone_check);
+    uv_unref((uv_handle_t *)&srv->wdone_check);
+    uv_idle_init(&srv->loop, &srv->wdone_idle);
+    srv->wdone_idle.data = srv;
+    uv_unref((uv_handle_t *)&srv->wdone_idle);
+}
+
 static void on_conn_closed(uv_handle_t *h)
 {
     struct server_conn *c = h->data;
     struct server *srv = c->srv;
+    if (c->wdone)
+        wdone_cancel(c, CN_ECLOSED);
     if (c->prev != NULL)
         c->prev->next = c->next;
     else
@@ -88,7 +181,31 @@ int server_conn_write(struct server_conn *c, const struct cn_slice *iov,
     c->wreq.data = c;
     c->wcb = cb;
     c->warg = arg;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+    /* At once if the socket takes it all; the rest, if any, queued. */
+    int done = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+    if (done < 0 && done != UV_EAGAIN) {
+        wdone_push(c, CN_EIO);
+        return CN_OK;
+    }
+    unsigned first = 0;
+    for (size_t left = done > 0 ? (size_t)done : 0; left > 0;) {
+        if (left >= bufs[first].len) {
+            left -= bufs[first].len;
+            first++;
+        } else {
+            bufs[first].base += left;
+            bufs[first].len -= (unsigned)left;
+            left = 0;
+        }
+    }
+    while (first < n && bufs[first].len == 0)
+        first++;
+    if (first == n) {
+        wdone_push(c, CN_OK);
+        return CN_OK;
+    }
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs + first, n - first,
+                      on_write);
     if (rc != 0) {
         c->wcb = NULL;
         c->warg = NULL;

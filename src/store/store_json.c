@@ -15,6 +15,16 @@
 
 static const char hexdig[] = "0123456789abcdef";
 
+/* Bytes written as they are: printable ASCII but " \\ < > &, one bit per
+ * byte value (0x20..0x7f; none below, none from 0x80 on). */
+static const uint32_t json_plain[8] = {0, 0xAFFFFFBBu, 0xEFFFFFFFu,
+                                       0xFFFFFFFFu};
+
+static inline int json_is_plain(unsigned char c)
+{
+    return (int)(json_plain[c >> 5] >> (c & 31)) & 1;
+}
+
 /* Length of the valid UTF-8 sequence at p (n bytes left), 0 if invalid.
  * Same acceptance as Go's utf8.DecodeRune. */
 static size_t utf8_len(const unsigned char *p, size_t n)
@@ -60,12 +70,11 @@ int store_json_str(struct cn_buf *b, const char *s, size_t n)
     int rc = cn_buf_append_char(b, '"');
     size_t i = 0, run = 0;
     while (rc == CN_OK && i < n) {
-        unsigned char c = p[i];
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' &&
-            c != '>' && c != '&') {
+        while (i < n && json_is_plain(p[i]))
             i++;
-            continue;
-        }
+        if (i == n)
+            break;
+        unsigned char c = p[i];
         if (c >= 0x80) {
             size_t l = utf8_len(p + i, n - i);
             if (l == 3 && c == 0xE2 && p[i + 1] == 0x80 &&

@@ -117,7 +117,8 @@ class Writers:
             try:
                 r = V2(s.client_port).req("PUT", key, form={"value": key},
                                           timeout=8)
-            except OSError:
+            except (OSError, httpraw.HTTPError):
+                # the member died under the request: not acknowledged
                 time.sleep(0.02)
                 continue
             if r.status in (200, 201):

@@ -48,6 +48,24 @@ TEST(store_json_escapes_like_go)
               "\\u0001e\xf0\x9f\x98\x80\"");
 }
 
+/* Every ASCII byte alone and between plain bytes: only the control bytes
+ * and " \\ < > & are escaped (the fast path's bit table). */
+TEST(store_json_every_ascii_byte)
+{
+    for (int c = 0; c < 0x80; c++) {
+        char in[3] = {'a', (char)c, 'b'};
+        const char *out = esc(in, sizeof(in));
+        int escaped = c < 0x20 || c == '"' || c == '\\' || c == '<' ||
+                      c == '>' || c == '&';
+        if (!escaped) {
+            char want[6] = {'"', 'a', (char)c, 'b', '"', '\0'};
+            CHECK_STR(out, want);
+        } else {
+            CHECK(out[0] == '"' && out[1] == 'a' && out[2] == '\\');
+        }
+    }
+}
+
 TEST(store_json_keys_and_values_are_escaped_in_answers)
 {
     struct store *s = st_new();
