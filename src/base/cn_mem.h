@@ -31,7 +31,8 @@ char *cn_strndup(const char *s, size_t n);
  * giving them back, so that the many small allocations that follow (a
  * million-key snapshot) do not each take page faults, the larger part of a
  * restart on virtual machines where a first touch costs tens of
- * microseconds per page. cn_mem_prefault_end() restores the allocator's
+ * microseconds per page. The range is advised for transparent huge pages
+ * (2 MiB) first, where the kernel allows them. cn_mem_prefault_end() restores the allocator's
  * settings; what was not used is returned to the kernel later, as usual.
  * Best effort: returns how many bytes were mapped in, 0 when nothing was
  * done (less than 64 MiB asked, or an allocator other than glibc's:

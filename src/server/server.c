@@ -405,6 +405,7 @@ int server_new(struct server **out, const struct cn_config *cfg,
     srv->booting = 1;
     server_raft_start(srv);
     srv->booting = 0;
+    cn_mem_prefault_end(); /* begun by the snapshot's load, if at all */
     *out = srv;
     return CN_OK;
 
@@ -412,6 +413,7 @@ err_after_wal:
     server_raft_free(srv);
     server_wal_close(srv);
 err_after_store:
+    cn_mem_prefault_end();
     store_free(srv->store);
 err_after_alloc:
     cn_free(srv->read_buf);

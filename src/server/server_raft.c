@@ -1833,11 +1833,17 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
                                            &meta);
         if (rc == CN_OK) {
             /* The store's nodes take about 1.5 times the snapshot's bytes
-             * (256-byte values; more for small ones, less for large). */
-            cn_mem_prefault_begin(parts.store.len + parts.store.len / 2);
+             * (256-byte values; more for small ones, less for large), and
+             * the entries replayed after it (server_raft_start) about 1.5
+             * times theirs. The heap stays grown until server_new ends the
+             * prefault, after the replay. */
+            size_t tail = 0;
+            for (size_t i = 0; i < rec->entry_count; i++)
+                tail += rec->entries[i].len;
+            cn_mem_prefault_begin(parts.store.len + parts.store.len / 2 +
+                                  tail + tail / 2);
             rc = store_snapshot_load(srv->store, parts.store.base,
                                      parts.store.len);
-            cn_mem_prefault_end();
         }
         if (rc != CN_OK) {
             snprintf(errmsg, CN_ERRMSG_SIZE,
