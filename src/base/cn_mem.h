@@ -32,11 +32,11 @@ char *cn_strndup(const char *s, size_t n);
  * million-key snapshot) do not each take page faults, the larger part of a
  * restart on virtual machines where a first touch costs tens of
  * microseconds per page. The range is advised for transparent huge pages
- * (2 MiB) first, where the kernel allows them. cn_mem_prefault_end() restores the allocator's
- * settings; what was not used is returned to the kernel later, as usual.
- * Best effort: returns how many bytes were mapped in, 0 when nothing was
- * done (less than 64 MiB asked, or an allocator other than glibc's:
- * sanitizers, valgrind). */
+ * (2 MiB) first, where the kernel allows them. cn_mem_prefault_end()
+ * restores the allocator's settings; what was not used is returned to the
+ * kernel later, as usual. Best effort: returns how many bytes were mapped in, 0
+ * when nothing was done (less than 64 MiB asked, or an allocator other than
+ * glibc's: sanitizers, valgrind). */
 size_t cn_mem_prefault_begin(size_t bytes);
 void cn_mem_prefault_end(void);
 void cn_mem_fault_arm(long n, int persist);

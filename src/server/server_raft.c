@@ -1840,8 +1840,8 @@ int server_raft_boot(struct server *srv, struct wal_recovery *rec,
             size_t tail = 0;
             for (size_t i = 0; i < rec->entry_count; i++)
                 tail += rec->entries[i].len;
-            cn_mem_prefault_begin(parts.store.len + parts.store.len / 2 +
-                                  tail + tail / 2);
+            cn_mem_prefault_begin(parts.store.len + parts.store.len / 2 + tail +
+                                  tail / 2);
             rc = store_snapshot_load(srv->store, parts.store.base,
                                      parts.store.len);
         }
