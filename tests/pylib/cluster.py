@@ -74,6 +74,7 @@ try:
 except (OSError, AttributeError):
     _prctl = None
 _running = weakref.WeakSet()
+_tmp_dirs = []  # every Server's temp dir: the empty ones go at exit
 
 
 def _die_with_parent():
@@ -85,6 +86,11 @@ def _die_with_parent():
 def _stop_all():
     for s in list(_running):
         s.stop()
+    for d in _tmp_dirs:
+        try:
+            os.rmdir(d)  # only if empty: a server never started
+        except OSError:
+            pass
 
 
 def _on_sigterm(signum, frame):
@@ -113,6 +119,7 @@ class Server:
         self.extra_args = list(extra_args or [])
         self.env_extra = dict(env or {})
         self.tmp = tempfile.mkdtemp(prefix="cairn-%s-" % kind)
+        _tmp_dirs.append(self.tmp)
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.log_path = os.path.join(self.tmp, "server.log")
         self.proc = None
