@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -23,6 +24,13 @@ void tap_fail(const char *file, int line, const char *fmt, ...)
 void tap_abort_test(void) __attribute__((noreturn));
 /* Prints "# ..." diagnostics. */
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Makes a fresh directory /tmp/<prefix>-XXXXXX, its path copied into dir
+ * (cap bytes); ends the test if it cannot. The directory and everything in
+ * it are removed when the current test ends, passed or failed (a REQUIRE
+ * included), by the process that made it. A failed test's directories are
+ * kept, their paths printed, when CAIRN_KEEP_LOGS is set; a test that
+ * times out names them in its "not ok" line. */
+void tap_tmpdir(char *dir, size_t cap, const char *prefix);
 
 #define TEST(name)                                                             \
     static void name(void);                                                    \

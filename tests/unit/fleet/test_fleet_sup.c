@@ -29,8 +29,7 @@ static int64_t ms_now(void)
 static void rig_init(struct rig *r, const char *name, const char *unit)
 {
     memset(r, 0, sizeof(*r));
-    snprintf(r->dir, sizeof(r->dir), "/tmp/cairn-sup-XXXXXX");
-    REQUIRE(mkdtemp(r->dir) != NULL);
+    tap_tmpdir(r->dir, sizeof(r->dir), "cairn-sup");
     char sub[128];
     snprintf(sub, sizeof(sub), "%s/run", r->dir);
     mkdir(sub, 0755);

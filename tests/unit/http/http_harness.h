@@ -80,8 +80,7 @@ static inline void env_init(struct env *e)
 {
     static struct cn_config cfg;
     memset(&cfg, 0, sizeof(cfg));
-    strcpy(e->dir, "/tmp/cairn-http-XXXXXX");
-    REQUIRE(mkdtemp(e->dir) != NULL);
+    tap_tmpdir(e->dir, sizeof(e->dir), "cairn-http");
     strcpy(cfg.name, "t1");
     strcpy(cfg.data_dir, e->dir);
     strcpy(cfg.initial_cluster_token, "tok");

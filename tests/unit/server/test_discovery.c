@@ -53,10 +53,38 @@ static int raw(const char *base, const char *method, const char *target,
     return http_do(&d, method, target, form, 3000, r, &why);
 }
 
+static void etcd_stop(struct etcd *e)
+{
+    if (e->pid > 0) {
+        kill(e->pid, SIGTERM);
+        waitpid(e->pid, NULL, 0);
+        e->pid = 0;
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+    CHECK_EQ(system(cmd), 0);
+}
+
+/* The last lines of a log, as diagnostics (the file goes with its test). */
+static void print_tail(const char *path)
+{
+    char buf[2048];
+    size_t n = 0;
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        if (fseek(f, -(long)(sizeof(buf) - 1), SEEK_END) != 0)
+            rewind(f);
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+        tap_diag("%s", line);
+}
+
 static void etcd_start(struct etcd *e)
 {
-    strcpy(e->dir, "/tmp/cairn-disc-XXXXXX");
-    REQUIRE(mkdtemp(e->dir) != NULL);
+    tap_tmpdir(e->dir, sizeof(e->dir), "cairn-disc");
     e->client_port = free_port();
     unsigned peer_port = free_port();
     REQUIRE(e->client_port != 0 && peer_port != 0);
@@ -89,20 +117,10 @@ static void etcd_start(struct etcd *e)
         }
         usleep(50000);
     }
-    tap_fail(__FILE__, __LINE__, "etcd did not start (see %s)", log);
+    tap_fail(__FILE__, __LINE__, "etcd did not start; the end of %s:", log);
+    print_tail(log);
+    etcd_stop(e);
     tap_abort_test();
-}
-
-static void etcd_stop(struct etcd *e)
-{
-    if (e->pid > 0) {
-        kill(e->pid, SIGTERM);
-        waitpid(e->pid, NULL, 0);
-        e->pid = 0;
-    }
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
-    CHECK_EQ(system(cmd), 0);
 }
 
 /* Creates a token with size (size < 0: no size key). Returns the

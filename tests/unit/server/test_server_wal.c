@@ -46,8 +46,7 @@ static void env_open(struct env *e)
  * run time (under valgrind above all). Later segments are the server's. */
 static void env_init(struct env *e, int no_fsync, uint64_t snapshot_count)
 {
-    strcpy(e->dir, "/tmp/cairn-srvwal-XXXXXX");
-    REQUIRE(mkdtemp(e->dir) != NULL);
+    tap_tmpdir(e->dir, sizeof(e->dir), "cairn-srvwal");
     struct wal_config wc;
     memset(&wc, 0, sizeof(wc));
     wc.fs = cn_fs_posix();

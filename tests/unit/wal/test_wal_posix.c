@@ -22,16 +22,10 @@ static void rm_tree(const char *dir)
     nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void make_tmp(char *dir, size_t cap)
-{
-    snprintf(dir, cap, "/tmp/cairn-wal-test-XXXXXX");
-    CN_ASSERT(mkdtemp(dir) != NULL);
-}
-
 TEST(cn_fs_posix_file_operations)
 {
     char dir[64], path[128], path2[128];
-    make_tmp(dir, sizeof(dir));
+    tap_tmpdir(dir, sizeof(dir), "cairn-wal-test");
     const struct cn_fs *fs = cn_fs_posix();
     char err[CN_ERRMSG_SIZE] = "";
     struct cn_fs_file *f;
@@ -81,7 +75,7 @@ TEST(cn_fs_posix_file_operations)
 TEST(wal_posix_append_sync_reopen_replay)
 {
     char dir[64];
-    make_tmp(dir, sizeof(dir));
+    tap_tmpdir(dir, sizeof(dir), "cairn-wal-test");
     struct wal_config cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.fs = cn_fs_posix();
@@ -138,7 +132,7 @@ TEST(wal_posix_append_sync_reopen_replay)
 TEST(wal_posix_lock_refuses_second_process)
 {
     char dir[64];
-    make_tmp(dir, sizeof(dir));
+    tap_tmpdir(dir, sizeof(dir), "cairn-wal-test");
     const struct cn_fs *fs = cn_fs_posix();
     struct cn_fs_file *l1, *l2;
     char err[CN_ERRMSG_SIZE];
