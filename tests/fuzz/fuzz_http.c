@@ -6,10 +6,15 @@
  * applied and expiry runs between pieces. Whatever the bytes, nothing may
  * crash, leak or trip a sanitizer; the connection must end closed or idle.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "test_cfg.h"
 #include "http/http.h"
@@ -72,7 +77,39 @@ static int64_t fz_clock(void *ctx)
     return now_ns;
 }
 
-static char dir[64];
+static char run_dir[64]; /* the servers' data dirs are in it */
+static char dir[96];
+static unsigned dirs_made;
+
+/* The run's dir goes when this process ends, however it ends: libFuzzer
+ * leaves by _Exit after a crash, a timeout or running out of memory, past
+ * atexit. A child made now waits on a pipe whose write end only this
+ * process holds (close-on-exec); at end of file it removes the dir. It
+ * ignores the signals a Ctrl-C or a stopped make sends its group. */
+static void make_run_dir(void)
+{
+    strcpy(run_dir, "/tmp/cairn-fuzz-XXXXXX");
+    int p[2];
+    if (mkdtemp(run_dir) == NULL || pipe(p) != 0)
+        abort();
+    pid_t pid = fork();
+    if (pid < 0)
+        abort();
+    if (pid == 0) {
+        signal(SIGINT, SIG_IGN);
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        close(p[1]);
+        char c;
+        while (read(p[0], &c, 1) < 0 && errno == EINTR)
+            ;
+        execl("/bin/rm", "rm", "-rf", run_dir, (char *)NULL);
+        _exit(127);
+    }
+    close(p[0]);
+    if (fcntl(p[1], F_SETFD, FD_CLOEXEC) != 0)
+        abort();
+}
 
 /* A fresh data dir for every server: the log of the previous one would
  * otherwise be replayed (and grow without bound). No fsync: the fuzzer
@@ -80,8 +117,8 @@ static char dir[64];
 static void setup(void)
 {
     static struct cn_config cfg;
-    strcpy(dir, "/tmp/cairn-fuzz-XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    snprintf(dir, sizeof(dir), "%s/data-%u", run_dir, dirs_made++);
+    if (mkdir(dir, 0700) != 0)
         abort();
     strcpy(cfg.name, "fuzz");
     strcpy(cfg.data_dir, dir);
@@ -127,8 +164,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (srv != NULL && ++runs % 5000 == 0)
         teardown();
     if (srv == NULL) {
-        if (runs == 0)
+        if (runs == 0) {
+            make_run_dir();
             atexit(teardown);
+        }
         setup();
     }
     struct fz_tr m = {0};
