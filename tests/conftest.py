@@ -23,7 +23,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pylib.procs import finish, live, new_server, started  # noqa: E402
+from pylib.procs import (finish, finish_all, live,  # noqa: E402
+                         new_server, started)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +55,7 @@ def make_server():
         return s
 
     yield make
-    for s in mine:
-        finish(s)
+    finish_all(mine)
 
 
 @pytest.fixture
@@ -79,9 +79,7 @@ def make_cluster():
         return c
 
     yield make
-    for c in mine:
-        for s in c.members:
-            finish(s)
+    finish_all([s for c in mine for s in c.members])
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -31,12 +31,8 @@ import time
 import pytest
 
 import clihelp as H
-from pylib.cluster import Cluster, Server, free_ports
-from pylib.procs import finish, live
-
-
-def target_kind():
-    return os.environ.get("CAIRN_TEST_TARGET", "cairn")
+from pylib.cluster import Cluster, Server, free_ports, target_kind
+from pylib.procs import finish, finish_all, live
 
 
 def start_cluster(kind):
@@ -49,8 +45,7 @@ def start_cluster(kind):
         c.start()
         c.leader()
     except Exception as e:  # noqa: B902
-        for s in c.members:
-            finish(s)
+        finish_all(c.members)
         pytest.fail("could not start a 3-member %s cluster: %s" % (kind, e),
                     pytrace=False)
     return c
@@ -60,8 +55,7 @@ def start_cluster(kind):
 def cluster():
     c = start_cluster(target_kind())
     yield c
-    for s in c.members:
-        finish(s)
+    finish_all(c.members)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -315,8 +309,7 @@ def cross_run(c, steps):
 def etcd_cluster():
     c = start_cluster("etcd")
     yield c
-    for s in c.members:
-        finish(s)
+    finish_all(c.members)
 
 
 def test_members_api_answers_like_etcd(cluster, etcd_cluster):

@@ -16,12 +16,9 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
+from pylib.cluster import target_kind  # noqa: E402
 from pylib.netproxy import ProxiedCluster  # noqa: E402
-from pylib.procs import finish, live  # noqa: E402
-
-
-def target_kind():
-    return os.environ.get("CAIRN_TEST_TARGET", "cairn")
+from pylib.procs import finish_all, live  # noqa: E402
 
 
 @pytest.fixture
@@ -40,8 +37,10 @@ def proxied_cluster():
         return c
 
     yield make
-    for c in mine:
-        c.net.heal_all()
-        for s in c.members:
-            finish(s)
-        c.net.stop()
+    try:
+        for c in mine:
+            c.net.heal_all()
+        finish_all([s for c in mine for s in c.members])
+    finally:
+        for c in mine:
+            c.net.stop()

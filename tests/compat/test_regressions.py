@@ -12,7 +12,7 @@ import os
 import pytest
 
 from pylib import differential
-from pylib.procs import finish, started
+from pylib.procs import discard, finish_all, started
 
 MODE = os.environ.get("CAIRN_DIFF_MODE", "cairn")
 
@@ -29,15 +29,18 @@ def sides(module_sides):
 @pytest.fixture(scope="module")
 def module_sides():
     a = started("etcd" if MODE == "etcd" else "cairn")
-    b = started("etcd")
+    try:
+        b = started("etcd")
+    except BaseException:  # noqa: B902 (pytest.fail's outcome)
+        discard([a])
+        raise
     sa = differential.Side(a, "A:" + a.kind)
     sb = differential.Side(b, "B:" + b.kind)
     yield sa, sb
     for s in (sa, sb):
         if s.conn:
             s.conn.close()
-    finish(a)
-    finish(b)
+    finish_all([a, b])
 
 
 def run(sides, *ops):

@@ -10,7 +10,7 @@ import pytest
 
 from pylib import httpraw
 from pylib.cluster import Cluster
-from pylib.procs import finish, live
+from pylib.procs import finish_all, live
 from pylib.v2 import V2
 
 def get_json(s, path):
@@ -42,13 +42,11 @@ def cluster():
     try:
         c.start()
     except Exception as e:  # noqa: B902
-        for s in c.members:
-            finish(s)
+        finish_all(c.members)
         pytest.fail("could not start a 3-member cluster: %s" % e,
                     pytrace=False)
     yield c
-    for s in c.members:
-        finish(s)
+    finish_all(c.members)
 
 
 def test_cluster_members_listed_everywhere(cluster):

@@ -44,6 +44,15 @@ def cairn_bin():
     return b
 
 
+def target_kind():
+    """The server under test: "cairn", or "etcd" if CAIRN_TEST_TARGET=etcd."""
+    return os.environ.get("CAIRN_TEST_TARGET", "cairn")
+
+
+def binary_of(kind):
+    return ETCD_BIN if kind == "etcd" else cairn_bin()
+
+
 def free_ports(n):
     """n distinct free TCP ports on 127.0.0.1 (bound together, so distinct;
     released before return, so another process could in principle take one:
@@ -139,7 +148,7 @@ class Server:
     @classmethod
     def target(cls, **kw):
         """The server under test: cairn, or etcd if CAIRN_TEST_TARGET=etcd."""
-        if os.environ.get("CAIRN_TEST_TARGET", "cairn") == "etcd":
+        if target_kind() == "etcd":
             return cls.etcd(**kw)
         return cls.cairn(**kw)
 

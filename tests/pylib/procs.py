@@ -41,6 +41,31 @@ def finish(s):
         shutil.rmtree(s_tmp, ignore_errors=True)
 
 
+def finish_all(servers):
+    """finish() every one of servers, also those after one that fails the
+    test (their processes stopped, their temp dirs removed); then the first
+    failure is raised."""
+    first = None
+    for s in list(servers):
+        try:
+            finish(s)
+        except BaseException as e:  # noqa: B902 (pytest.fail's outcome)
+            if first is None:
+                first = e
+    if first is not None:
+        raise first
+
+
+def discard(servers):
+    """Stops those of servers that finish() has not seen (the test failed
+    first, or they are not what it checks) and removes their temp dirs,
+    without looking at their logs."""
+    for s in servers:
+        if s in live:
+            live.remove(s)
+            s.cleanup()
+
+
 def started(kind, **kw):
     s = new_server(kind, **kw)
     live.append(s)
@@ -49,5 +74,7 @@ def started(kind, **kw):
     except Exception as e:  # noqa: B902
         live.remove(s)
         s.stop()
+        if not s.log_text():
+            s.cleanup()  # never ran: nothing to look at
         pytest.fail("could not start %s: %s" % (kind, e), pytrace=False)
     return s
