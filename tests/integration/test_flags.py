@@ -10,14 +10,15 @@ import time
 import pytest
 
 from pylib import httpraw
-from pylib.cluster import Server, free_ports, run_binary
+from pylib.cluster import binary_of, free_ports, run_binary, target_kind
 
 
 @pytest.fixture
 def binary():
-    s = Server.target()
-    assert os.path.exists(s.binary), "server binary missing: %s" % s.binary
-    return s.kind, s.binary
+    kind = target_kind()
+    b = binary_of(kind)
+    assert os.path.exists(b), "server binary missing: %s" % b
+    return kind, b
 
 
 def test_flags_unknown_flag_exits_2_one_line(binary):
@@ -197,4 +198,4 @@ def test_flags_second_server_same_data_dir_refused(make_server, server_kind):
 
 @pytest.fixture
 def server_kind():
-    return Server.target().kind
+    return target_kind()
