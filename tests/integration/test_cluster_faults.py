@@ -20,7 +20,7 @@ import pytest
 
 from pylib import httpraw
 from pylib.cluster import Cluster, Server, free_ports
-from pylib.procs import finish, live
+from pylib.procs import discard, finish, finish_all, live
 from pylib.v2 import V2
 
 TARGET = os.environ.get("CAIRN_TEST_TARGET", "cairn")
@@ -38,10 +38,6 @@ class FaultCluster(Cluster):
     def member_args(self, s):
         return super().member_args(s) + self.extra
 
-    def finish(self):
-        for s in self.members:
-            finish(s)
-
 
 @pytest.fixture
 def clusters():
@@ -54,8 +50,16 @@ def clusters():
         return c
 
     yield make
-    for c in made:
-        c.finish()
+    finish_all([s for c in made for s in c.members])
+
+
+@pytest.fixture
+def others():
+    """Servers a test runs beside its clusters. A test that fails before
+    it finish()es them leaves them here: stopped, temp dirs removed."""
+    made = []
+    yield made
+    discard(made)
 
 
 def put(s, key, value, **params):
@@ -215,7 +219,7 @@ def test_follower_sigstop_then_resume_catches_up(clusters):
     assert c.leader(timeout=10) is not None
 
 
-def test_member_added_then_removed_at_run_time(clusters):
+def test_member_added_then_removed_at_run_time(clusters, others):
     c = clusters(3)
     a = c.members[0]
     put(a, "/m/before", "1")
@@ -223,6 +227,7 @@ def test_member_added_then_removed_at_run_time(clusters):
     new = Server.target(name="m4")
     new.client_port, new.peer_port = cp, pp
     live.append(new)
+    others.append(new)
     r = httpraw.request(a.client_port, "POST", "/v2/members",
                         headers=[("Content-Type", "application/json")],
                         body=json.dumps({"peerURLs": [new.peer_url]}))
@@ -309,7 +314,7 @@ def test_five_members_keep_serving_without_two(clusters):
 
 
 @pytest.mark.skipif(TARGET != "cairn", reason="cairn's discovery service")
-def test_bootstrap_by_discovery_from_a_cairn_discovery_service():
+def test_bootstrap_by_discovery_from_a_cairn_discovery_service(others):
     disc = Server.cairn(name="disc")
     live.append(disc)
     disc.start()
@@ -323,6 +328,7 @@ def test_bootstrap_by_discovery_from_a_cairn_discovery_service():
             s = Server.cairn(name="d%d" % (i + 1))
             s.client_port, s.peer_port = ports[2 * i], ports[2 * i + 1]
             live.append(s)
+            others.append(s)
             ms.append(s)
         for s in ms:
             a = s.args()
@@ -349,6 +355,7 @@ def test_bootstrap_by_discovery_from_a_cairn_discovery_service():
         # a fourth member: the cluster is full
         extra = Server.cairn(name="d4")
         live.append(extra)
+        others.append(extra)
         extra.client_port, extra.peer_port = free_ports(2)
         a = extra.args()
         i = a.index("--initial-cluster")
@@ -357,8 +364,7 @@ def test_bootstrap_by_discovery_from_a_cairn_discovery_service():
         extra.proc.wait(20)
         assert extra.proc.returncode != 0
         assert "full" in extra.log_text()
-        for s in ms + [extra]:
-            finish(s)
+        finish_all(ms + [extra])
     finally:
         finish(disc)
 
