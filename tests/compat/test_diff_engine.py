@@ -147,14 +147,16 @@ def test_engine_same_seed_same_ops():
 
 def test_engine_sanitizer_scan(tmp_path):
     s = Server("cairn", "/bin/true")
-    s.log_path = str(tmp_path / "log")
-    with open(s.log_path, "w") as f:
-        f.write("ok\n")
-    assert s.sanitizer_report() == ""
-    for mark in ("==1==ERROR: AddressSanitizer: heap-use-after-free",
-                 "==1==ERROR: LeakSanitizer: detected memory leaks",
-                 "src/x.c:3:5: runtime error: signed integer overflow"):
+    try:
+        s.log_path = str(tmp_path / "log")
         with open(s.log_path, "w") as f:
-            f.write("line\n" + mark + "\n")
-        assert mark in s.sanitizer_report()
-    s.cleanup()
+            f.write("ok\n")
+        assert s.sanitizer_report() == ""
+        for mark in ("==1==ERROR: AddressSanitizer: heap-use-after-free",
+                     "==1==ERROR: LeakSanitizer: detected memory leaks",
+                     "src/x.c:3:5: runtime error: signed integer overflow"):
+            with open(s.log_path, "w") as f:
+                f.write("line\n" + mark + "\n")
+            assert mark in s.sanitizer_report()
+    finally:
+        s.cleanup()

@@ -196,14 +196,14 @@ def bench_many(store):
 def main():
     for kind in KINDS:
         s = Server.etcd() if kind == "etcd" else Server.cairn()
-        s.start()
         try:
+            s.start()
             print("fleet bench on %s:" % kind, flush=True)
             for fn in (bench_start, bench_death, bench_ctl_requests,
                        bench_many):
                 print("  " + fn(s), flush=True)
         finally:
-            s.stop()
+            s.cleanup()
     return 0
 
 
