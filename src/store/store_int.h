@@ -5,7 +5,13 @@
  * full keys are rebuilt from parent links when an answer needs them.
  * Children of a directory sit in an insertion-ordered doubly linked list;
  * once a directory has more than STORE_DIR_LINEAR_MAX children they are
- * also hashed (chained buckets, power of two) so lookup stays O(1).
+ * also hashed (open addressing with linear probing, a power of two of
+ * slots, at most 3/4 used) so lookup stays O(1). The table holds pointers
+ * only: growing it reads the children and writes nothing into them, so a
+ * rehash of a million children does not dirty their pages (after the
+ * snapshot fork each dirtied page is a copy-on-write fault, and on these
+ * VMs a TLB shootdown: a rehash that wrote a link into every child held
+ * the loop for seconds).
  *
  * TTL heap: every node with expire_ns != 0 is in a binary min-heap ordered
  * by (expire_ns, created_index, depth), a total order, so expiry order does
@@ -37,7 +43,6 @@
 
 struct store_node {
     struct store_node *parent; /* NULL for the root */
-    struct store_node *hnext;  /* next in the parent's hash bucket */
     struct store_node *prev;   /* siblings, insertion order */
     struct store_node *next;
     uint64_t created_index;
@@ -55,10 +60,10 @@ struct store_node {
             size_t len; /* bytes */
         } value;
         struct {
-            struct store_node **buckets; /* owned; NULL while linear */
+            struct store_node **buckets; /* owned slots; NULL while linear */
             struct store_node *first;
             struct store_node *last;
-            uint32_t nbuckets; /* 0 or a power of two */
+            uint32_t nbuckets; /* slots: 0 or a power of two */
             uint32_t count;    /* children */
         } dir;
     } u;

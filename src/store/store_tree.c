@@ -3,8 +3,9 @@
  * the TTL min-heap.
  *
  * Invariants: a directory's children list holds exactly its children in
- * insertion order; when u.dir.nbuckets != 0 every child is also in
- * buckets[hash & (nbuckets - 1)]; count <= nbuckets when hashed. A node
+ * insertion order; when u.dir.nbuckets != 0 every child is also in one
+ * slot of buckets, reached by probing from hash & (nbuckets - 1) forward
+ * (wrapping) over occupied slots only; count <= nbuckets * 3 / 4. A node
  * is in the heap (heap_pos != STORE_HEAP_NONE) iff expire_ns != 0 and it
  * is attached to the tree.
  */
@@ -88,17 +89,36 @@ void store_node_free_tree(struct store_node *top)
     }
 }
 
+/* Slots a table may fill: 3/4 of them. */
+static uint64_t dir_slots_usable(uint64_t nb)
+{
+    return nb / 4 * 3;
+}
+
+static void dir_slot_put(struct store_node **b, uint32_t nb,
+                         struct store_node *n)
+{
+    uint32_t mask = nb - 1;
+    uint32_t i = n->hash & mask;
+    while (b[i] != NULL)
+        i = (i + 1) & mask;
+    b[i] = n;
+}
+
 struct store_node *store_dir_find(const struct store_node *d, const char *name,
                                   size_t len, uint32_t h)
 {
     const struct store_node *c;
     if (d->u.dir.nbuckets) {
-        c = d->u.dir.buckets[h & (d->u.dir.nbuckets - 1)];
-        for (; c != NULL; c = c->hnext)
+        uint32_t mask = d->u.dir.nbuckets - 1;
+        for (uint32_t i = h & mask;; i = (i + 1) & mask) {
+            c = d->u.dir.buckets[i];
+            if (c == NULL)
+                return NULL;
             if (c->hash == h && c->name_len == len &&
                 memcmp(c->name, name, len) == 0)
                 return (struct store_node *)c;
-        return NULL;
+        }
     }
     for (c = d->u.dir.first; c != NULL; c = c->next)
         if (c->hash == h && c->name_len == len &&
@@ -115,24 +135,23 @@ int store_dir_reserve(struct store_node *d)
 int store_dir_reserve_n(struct store_node *d, uint32_t more)
 {
     uint64_t want = (uint64_t)d->u.dir.count + more;
-    if (want <= STORE_DIR_LINEAR_MAX || want <= d->u.dir.nbuckets)
+    if (want <= STORE_DIR_LINEAR_MAX ||
+        want <= dir_slots_usable(d->u.dir.nbuckets))
         return CN_OK;
-    if (want > (1u << 31))
+    if (want > (1u << 30))
         return CN_ENOMEM;
-    uint32_t nb = d->u.dir.nbuckets ? d->u.dir.nbuckets * 2 : 32;
-    while (nb < want)
+    uint64_t nb = d->u.dir.nbuckets ? (uint64_t)d->u.dir.nbuckets * 2 : 32;
+    while (dir_slots_usable(nb) < want)
         nb *= 2;
-    struct store_node **b = cn_calloc(nb, sizeof(*b));
+    struct store_node **b = cn_calloc((size_t)nb, sizeof(*b));
     if (b == NULL)
         return CN_ENOMEM;
-    for (struct store_node *c = d->u.dir.first; c != NULL; c = c->next) {
-        uint32_t slot = c->hash & (nb - 1);
-        c->hnext = b[slot];
-        b[slot] = c;
-    }
+    /* reads each child's hash; writes only the new table */
+    for (struct store_node *c = d->u.dir.first; c != NULL; c = c->next)
+        dir_slot_put(b, (uint32_t)nb, c);
     cn_free(d->u.dir.buckets);
     d->u.dir.buckets = b;
-    d->u.dir.nbuckets = nb;
+    d->u.dir.nbuckets = (uint32_t)nb;
     return CN_OK;
 }
 
@@ -140,7 +159,7 @@ void store_dir_link(struct store_node *d, struct store_node *n)
 {
     CN_ASSERT(d->is_dir);
     CN_ASSERT(d->u.dir.count + 1 <= STORE_DIR_LINEAR_MAX ||
-              d->u.dir.count + 1 <= d->u.dir.nbuckets);
+              d->u.dir.count + 1 <= dir_slots_usable(d->u.dir.nbuckets));
     n->parent = d;
     n->depth = (uint16_t)(d->depth + 1);
     n->next = NULL;
@@ -150,14 +169,32 @@ void store_dir_link(struct store_node *d, struct store_node *n)
     else
         d->u.dir.first = n;
     d->u.dir.last = n;
-    if (d->u.dir.nbuckets) {
-        uint32_t slot = n->hash & (d->u.dir.nbuckets - 1);
-        n->hnext = d->u.dir.buckets[slot];
-        d->u.dir.buckets[slot] = n;
-    } else {
-        n->hnext = NULL;
-    }
+    if (d->u.dir.nbuckets)
+        dir_slot_put(d->u.dir.buckets, d->u.dir.nbuckets, n);
     d->u.dir.count++;
+}
+
+/* Empties n's slot and shifts back the entries after it that probing would
+ * no longer reach (no tombstones). */
+static void dir_slot_remove(struct store_node **b, uint32_t nb,
+                            const struct store_node *n)
+{
+    uint32_t mask = nb - 1;
+    uint32_t i = n->hash & mask;
+    while (b[i] != n) {
+        CN_ASSERT(b[i] != NULL);
+        i = (i + 1) & mask;
+    }
+    b[i] = NULL;
+    for (uint32_t j = (i + 1) & mask; b[j] != NULL; j = (j + 1) & mask) {
+        uint32_t home = b[j]->hash & mask;
+        /* b[j] may fill the hole at i unless its home lies in (i, j] */
+        if (((j - home) & mask) >= ((j - i) & mask)) {
+            b[i] = b[j];
+            b[j] = NULL;
+            i = j;
+        }
+    }
 }
 
 void store_dir_unlink(struct store_node *d, struct store_node *n)
@@ -170,14 +207,9 @@ void store_dir_unlink(struct store_node *d, struct store_node *n)
         n->next->prev = n->prev;
     else
         d->u.dir.last = n->prev;
-    if (d->u.dir.nbuckets) {
-        struct store_node **pp =
-            &d->u.dir.buckets[n->hash & (d->u.dir.nbuckets - 1)];
-        while (*pp != n)
-            pp = &(*pp)->hnext;
-        *pp = n->hnext;
-    }
-    n->prev = n->next = n->hnext = NULL;
+    if (d->u.dir.nbuckets)
+        dir_slot_remove(d->u.dir.buckets, d->u.dir.nbuckets, n);
+    n->prev = n->next = NULL;
     n->parent = NULL;
     d->u.dir.count--;
 }
