@@ -103,6 +103,11 @@ def _stop_all():
 
 
 def _on_sigterm(signum, frame):
+    # The run is being stopped: no test will report on the servers still
+    # running, and their temp dirs would stay behind.
+    for s in list(_running):
+        if s.alive() and not os.environ.get("CAIRN_KEEP_LOGS"):
+            s.cleanup()
     _stop_all()
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
