@@ -7,8 +7,9 @@
  * once a directory has more than STORE_DIR_LINEAR_MAX children they are
  * also hashed (open addressing with linear probing, a power of two of
  * slots, at most 3/4 used) so lookup stays O(1). The table holds pointers
- * only: growing it reads the children and writes nothing into them, so a
- * rehash of a million children does not dirty their pages (after the
+ * and hashes: growing it reads the old table only and writes nothing into
+ * the children, so a rehash of a million children does not dirty their
+ * pages (after the
  * snapshot fork each dirtied page is a copy-on-write fault, and on these
  * VMs a TLB shootdown: a rehash that wrote a link into every child held
  * the loop for seconds).
@@ -41,6 +42,16 @@
 #define STORE_SNAPSHOT_VERSION 1u
 #define STORE_CMD_VERSION 1u
 
+struct store_node;
+
+/* One slot of a directory's child table (node NULL: empty). The hash is
+ * kept beside the pointer so that probing past other children and
+ * rehashing read only the table. */
+struct store_slot {
+    struct store_node *node;
+    uint32_t hash;
+};
+
 struct store_node {
     struct store_node *parent; /* NULL for the root */
     struct store_node *prev;   /* siblings, insertion order */
@@ -60,7 +71,7 @@ struct store_node {
             size_t len; /* bytes */
         } value;
         struct {
-            struct store_node **buckets; /* owned slots; NULL while linear */
+            struct store_slot *buckets; /* owned; NULL while linear */
             struct store_node *first;
             struct store_node *last;
             uint32_t nbuckets; /* slots: 0 or a power of two */

@@ -95,14 +95,15 @@ static uint64_t dir_slots_usable(uint64_t nb)
     return nb / 4 * 3;
 }
 
-static void dir_slot_put(struct store_node **b, uint32_t nb,
-                         struct store_node *n)
+static void dir_slot_put(struct store_slot *b, uint32_t nb,
+                         struct store_node *n, uint32_t hash)
 {
     uint32_t mask = nb - 1;
-    uint32_t i = n->hash & mask;
-    while (b[i] != NULL)
+    uint32_t i = hash & mask;
+    while (b[i].node != NULL)
         i = (i + 1) & mask;
-    b[i] = n;
+    b[i].node = n;
+    b[i].hash = hash;
 }
 
 struct store_node *store_dir_find(const struct store_node *d, const char *name,
@@ -112,10 +113,11 @@ struct store_node *store_dir_find(const struct store_node *d, const char *name,
     if (d->u.dir.nbuckets) {
         uint32_t mask = d->u.dir.nbuckets - 1;
         for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-            c = d->u.dir.buckets[i];
-            if (c == NULL)
+            const struct store_slot *sl = &d->u.dir.buckets[i];
+            if (sl->node == NULL)
                 return NULL;
-            if (c->hash == h && c->name_len == len &&
+            c = sl->node;
+            if (sl->hash == h && c->name_len == len &&
                 memcmp(c->name, name, len) == 0)
                 return (struct store_node *)c;
         }
@@ -143,12 +145,20 @@ int store_dir_reserve_n(struct store_node *d, uint32_t more)
     uint64_t nb = d->u.dir.nbuckets ? (uint64_t)d->u.dir.nbuckets * 2 : 32;
     while (dir_slots_usable(nb) < want)
         nb *= 2;
-    struct store_node **b = cn_calloc((size_t)nb, sizeof(*b));
+    struct store_slot *b = cn_calloc((size_t)nb, sizeof(*b));
     if (b == NULL)
         return CN_ENOMEM;
-    /* reads each child's hash; writes only the new table */
-    for (struct store_node *c = d->u.dir.first; c != NULL; c = c->next)
-        dir_slot_put(b, (uint32_t)nb, c);
+    /* reads the old table (or the few children of a linear directory) and
+     * writes only the new one */
+    if (d->u.dir.nbuckets) {
+        for (uint32_t i = 0; i < d->u.dir.nbuckets; i++)
+            if (d->u.dir.buckets[i].node != NULL)
+                dir_slot_put(b, (uint32_t)nb, d->u.dir.buckets[i].node,
+                             d->u.dir.buckets[i].hash);
+    } else {
+        for (struct store_node *c = d->u.dir.first; c != NULL; c = c->next)
+            dir_slot_put(b, (uint32_t)nb, c, c->hash);
+    }
     cn_free(d->u.dir.buckets);
     d->u.dir.buckets = b;
     d->u.dir.nbuckets = (uint32_t)nb;
@@ -170,28 +180,28 @@ void store_dir_link(struct store_node *d, struct store_node *n)
         d->u.dir.first = n;
     d->u.dir.last = n;
     if (d->u.dir.nbuckets)
-        dir_slot_put(d->u.dir.buckets, d->u.dir.nbuckets, n);
+        dir_slot_put(d->u.dir.buckets, d->u.dir.nbuckets, n, n->hash);
     d->u.dir.count++;
 }
 
 /* Empties n's slot and shifts back the entries after it that probing would
  * no longer reach (no tombstones). */
-static void dir_slot_remove(struct store_node **b, uint32_t nb,
+static void dir_slot_remove(struct store_slot *b, uint32_t nb,
                             const struct store_node *n)
 {
     uint32_t mask = nb - 1;
     uint32_t i = n->hash & mask;
-    while (b[i] != n) {
-        CN_ASSERT(b[i] != NULL);
+    while (b[i].node != n) {
+        CN_ASSERT(b[i].node != NULL);
         i = (i + 1) & mask;
     }
-    b[i] = NULL;
-    for (uint32_t j = (i + 1) & mask; b[j] != NULL; j = (j + 1) & mask) {
-        uint32_t home = b[j]->hash & mask;
+    b[i].node = NULL;
+    for (uint32_t j = (i + 1) & mask; b[j].node != NULL; j = (j + 1) & mask) {
+        uint32_t home = b[j].hash & mask;
         /* b[j] may fill the hole at i unless its home lies in (i, j] */
         if (((j - home) & mask) >= ((j - i) & mask)) {
             b[i] = b[j];
-            b[j] = NULL;
+            b[j].node = NULL;
             i = j;
         }
     }

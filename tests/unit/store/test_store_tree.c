@@ -4,7 +4,7 @@
  * filled, thinned in a random order and refilled, and after every step
  * every name ever used is looked up and checked against what the children
  * list says is there; the table's slots are also checked to hold exactly
- * the children, each reachable from its home slot.
+ * the children with their hashes, each reachable from its home slot.
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,14 +30,14 @@ static int table_ok(const struct store_node *d)
     if (d->u.dir.count > nb / 4 * 3)
         return 0;
     for (uint32_t i = 0; i < nb; i++) {
-        const struct store_node *c = d->u.dir.buckets[i];
+        const struct store_node *c = d->u.dir.buckets[i].node;
         if (c == NULL)
             continue;
         used++;
-        if (c->parent != d)
+        if (c->parent != d || d->u.dir.buckets[i].hash != c->hash)
             return 0;
         for (uint32_t j = c->hash & mask; j != i; j = (j + 1) & mask)
-            if (d->u.dir.buckets[j] == NULL)
+            if (d->u.dir.buckets[j].node == NULL)
                 return 0;
     }
     return used == d->u.dir.count;
