@@ -71,15 +71,46 @@ static long resident_pages(void)
     return res;
 }
 
+/* kB of anonymous huge pages mapped by this process (smaps_rollup). */
+static long anon_huge_kb(void)
+{
+    char line[256];
+    long kb = -1;
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
+/* 1 if the kernel gives huge pages to a range advised MADV_HUGEPAGE. */
+static int thp_on_advice(void)
+{
+    char mode[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f == NULL)
+        return 0;
+    if (fgets(mode, sizeof(mode), f) == NULL)
+        mode[0] = '\0';
+    fclose(f);
+    return strstr(mode, "[madvise]") != NULL ||
+           strstr(mode, "[always]") != NULL;
+}
+
 TEST(cn_mem_prefault_maps_the_heap_in_before_a_bulk_load)
 {
     CHECK_EQ(cn_mem_prefault_begin(1 << 20), 0); /* too small: nothing */
     cn_mem_prefault_end();
     long page = sysconf(_SC_PAGESIZE);
     long res0 = resident_pages();
+    long huge0 = anon_huge_kb();
     size_t want = (size_t)96 << 20;
     size_t got = cn_mem_prefault_begin(want);
     long res1 = resident_pages();
+    long huge1 = anon_huge_kb();
     const char *pre = getenv("LD_PRELOAD");
     int other_allocator = pre != NULL && strstr(pre, "vgpreload") != NULL;
 #if defined(__SANITIZE_ADDRESS__)
@@ -91,6 +122,10 @@ TEST(cn_mem_prefault_maps_the_heap_in_before_a_bulk_load)
         /* glibc's heap grew by about what was asked, and it is resident. */
         CHECK(got >= want - (size_t)(1 << 20));
         CHECK(res1 - res0 >= (long)(got / (size_t)page) * 9 / 10);
+        /* where THP is on advice, the range came in as huge pages (at
+         * least some: the kernel may lack free 2 MiB blocks for all) */
+        if (thp_on_advice() && huge0 >= 0)
+            CHECK(huge1 - huge0 >= 2048);
     }
     /* Allocations go on as usual, and use those pages. */
     char *blocks[1000];
