@@ -560,10 +560,10 @@ def test_partition_watchers_compared_up_to_what_all_have_seen(make_server):
     """The random run stops its watchers once each has passed the final
     values, and a write whose client gave up may commit just then: some
     watchers have it, the one stopped first does not. That is no
-    disagreement (the run failed on it, about 1 in 17: "one member's watch
-    missed one event", the last one); a watcher missing an event that every
-    watcher has gone past is one, and so are two different events at one
-    index."""
+    disagreement (comparing whole records reported it as "one member's
+    watch missed one event", the likely cause of the run's rare failures);
+    a watcher missing an event that every watcher has gone past is one,
+    and so are two different events at one index."""
     s = make_server("target")
     prefix = "/watcher-late"
     deadline = time.monotonic() + 10
