@@ -120,8 +120,9 @@ enum peer_state {
 
 struct pmsg {
     struct pmsg *next;
-    size_t len;       /* payload bytes */
-    uint32_t nframes; /* >= 1 */
+    uint64_t queued_ms; /* uv_now() when server_peers_send queued it */
+    size_t len;         /* payload bytes */
+    uint32_t nframes;   /* >= 1 */
     uint8_t type;
     uint8_t *hdrs; /* nframes * HDR, in the same allocation */
     uint8_t *data; /* len bytes, in the same allocation */
@@ -333,6 +334,7 @@ static struct pmsg *pmsg_new(uint8_t kind, uint8_t mtype, const void *head,
     if (m == NULL)
         return NULL;
     m->next = NULL;
+    m->queued_ms = 0;
     m->len = len;
     m->nframes = nframes;
     m->type = mtype;
@@ -373,6 +375,39 @@ static void queue_drop_all(struct peer *p)
     p->qmsgs = p->qbytes = 0;
 }
 
+/* Drops the queued message *pp (prev before it, NULL at the head). */
+static void queue_drop_at(struct peer *p, struct pmsg **pp, struct pmsg *prev)
+{
+    struct pmsg *m = *pp;
+    *pp = m->next;
+    if (p->qtail == m)
+        p->qtail = prev;
+    p->qmsgs--;
+    p->qbytes -= m->len;
+    p->msgs_dropped++;
+    cn_free(m);
+}
+
+/* Drops the queued messages of the expiring type that waited too long. */
+static void queue_expire(struct peer *p)
+{
+    const struct server_peers_config *cfg = &p->t->cfg;
+    if (cfg->expire_type == 0 || cfg->expire_ms == 0)
+        return;
+    uint64_t now = uv_now(p->t->loop);
+    struct pmsg **pp = &p->qhead, *prev = NULL;
+    while (*pp != NULL) {
+        struct pmsg *m = *pp;
+        if (m->type == cfg->expire_type &&
+            now - m->queued_ms >= cfg->expire_ms) {
+            queue_drop_at(p, pp, prev);
+            continue;
+        }
+        prev = m;
+        pp = &m->next;
+    }
+}
+
 /* Drops the oldest queued messages not of type keep until room for one
  * more message of len bytes exists. Returns 1 if there is room then. */
 static int queue_make_room(struct peer *p, size_t len, uint8_t keep)
@@ -382,18 +417,12 @@ static int queue_make_room(struct peer *p, size_t len, uint8_t keep)
     while (*pp != NULL && (p->qmsgs + 1 > cfg->queue_msgs_max ||
                            p->qbytes + len > cfg->queue_bytes_max)) {
         struct pmsg *m = *pp;
-        if (m->type == keep) {
-            prev = m;
-            pp = &m->next;
+        if (m->type != keep) {
+            queue_drop_at(p, pp, prev);
             continue;
         }
-        *pp = m->next;
-        if (p->qtail == m)
-            p->qtail = prev;
-        p->qmsgs--;
-        p->qbytes -= m->len;
-        p->msgs_dropped++;
-        cn_free(m);
+        prev = m;
+        pp = &m->next;
     }
     return p->qmsgs + 1 <= cfg->queue_msgs_max &&
            p->qbytes + len <= cfg->queue_bytes_max;
@@ -534,6 +563,7 @@ static void peer_flush(struct peer *p)
     struct conn *c = p->conn;
     if (p->state != PS_UP || c == NULL || c->writing || c->closing)
         return;
+    queue_expire(p);
     if (p->qhead == NULL && !p->ping_due)
         return;
     size_t nbufs = p->ping_due ? 1 : 0;
@@ -1469,6 +1499,7 @@ int server_peers_send(struct server_peers *t, uint64_t to, uint8_t type,
         pmsg_new(FK_MSG, type, NULL, 0, bytes, len, t->cfg.frame_bytes_max);
     if (m == NULL)
         return CN_ENOMEM;
+    m->queued_ms = uv_now(t->loop);
     if (p->qtail != NULL)
         p->qtail->next = m;
     else

@@ -88,6 +88,8 @@ struct server_peers_config {
     uint32_t msg_bytes_max;        /* per message (CN_RAFT_MSG_BYTES_MAX) */
     uint64_t snap_bytes_max;       /* per message of snap_type (512 MiB) */
     uint8_t snap_type;             /* type never dropped for room (0: none) */
+    uint8_t expire_type;           /* type dropped once queued expire_ms */
+    uint32_t expire_ms;            /* (0: never) */
     uint32_t frame_bytes_max;      /* payload per frame (1 MiB) */
     uint32_t backoff_min_ms;       /* first reconnect delay (50) */
     uint32_t backoff_max_ms;       /* cap (2000) */
@@ -145,7 +147,9 @@ int server_peers_mark_removed(struct server_peers *p, uint64_t id);
  * CN_ENOTFOUND (unknown member), CN_ETOOBIG (over msg_bytes_max /
  * snap_bytes_max), CN_ENOMEM, or CN_EBUSY when the queue is full and the
  * message was dropped (counted in msgs_dropped). A message of snap_type is
- * made room for by dropping the oldest other queued messages. */
+ * made room for by dropping the oldest other queued messages. A message of
+ * expire_type still queued expire_ms after it was sent here (the link was
+ * down) is dropped, not written (counted in msgs_dropped). */
 int server_peers_send(struct server_peers *p, uint64_t to, uint8_t type,
                       const void *bytes, size_t len);
 

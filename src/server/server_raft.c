@@ -1990,6 +1990,14 @@ int server_raft_run(struct server *srv, char errmsg[CN_ERRMSG_SIZE])
         .recv_ctx = srv,
         .seed = srv->req_seq ^ srv->member_id,
         .snap_type = RAFT_MSG_SNAPSHOT,
+        /* A write forwarded while the leader's link is down waits at most
+         * half a request timeout in the queue, then is dropped (its client
+         * gets the timeout): it would otherwise commit whenever the link
+         * came back, possibly after its client was told it timed out and
+         * after a newer write to the same key. etcd drops such messages
+         * at once. */
+        .expire_type = SERVER_MSG_FORWARD,
+        .expire_ms = (uint32_t)(srv->request_timeout_ms / 2),
         .members = on_members_asked,
         .members_ctx = srv,
         .removed = on_removed,

@@ -38,6 +38,7 @@ struct node {
     int close_on_removed; /* close the transport from cfg.removed */
     size_t members_len;   /* bytes cfg.members produces */
     int members_rc;       /* what cfg.members returns */
+    uint64_t type9_recv;  /* messages of type 9 (the expiring type) */
     unsigned members_calls;
 };
 
@@ -75,6 +76,8 @@ static void on_recv(void *ctx, uint64_t from, uint8_t type, const void *bytes,
     struct node *n = ctx;
     const uint8_t *b = bytes;
     n->recv_count++;
+    if (type == 9)
+        n->type9_recv++;
     n->last_type = type;
     n->last_from = from;
     cn_buf_reset(&n->last);
@@ -370,6 +373,61 @@ TEST(peer_reconnects_after_receiver_restart)
     REQUIRE_EQ(server_peers_stats(nodes[0].t, nodes[1].id, &st), CN_OK);
     CHECK(st.connects >= 2);
     CHECK(st.disconnects >= 1);
+    teardown();
+}
+
+static int type9_seen(void *arg)
+{
+    return nodes[*(int *)arg].type9_recv > 0;
+}
+
+TEST(peer_expiring_type_is_dropped_after_waiting_in_the_queue)
+{
+    setup();
+    struct server_peers_config c0 = base_cfg(&nodes[0], 5);
+    nodes[0].id = 0xa1;
+    c0.self_id = 0xa1;
+    c0.seed = 0xa1;
+    c0.expire_type = 9;
+    c0.expire_ms = 150;
+    node_start(0, 0xa1, 5, 0, &c0);
+    node_start(1, 0xb2, 5, 0, NULL);
+    link_nodes(0, 1);
+    link_nodes(1, 0);
+    int ab[2] = {0, 1};
+    REQUIRE(run_until(link_up, ab, 5000));
+    uint8_t buf[64];
+    /* with the link up, the expiring type goes out as any other */
+    int one = 1;
+    REQUIRE_EQ(server_peers_send(nodes[0].t, 0xb2, 9, "now", 3), CN_OK);
+    REQUIRE(run_until(type9_seen, &one, 5000));
+    CHECK_EQ(nodes[1].type9_recv, 1u);
+    /* the receiver goes away; both types are queued meanwhile */
+    unsigned port = nodes[1].port;
+    node_stop(1);
+    run_for(100);
+    CHECK(!link_up(ab));
+    nodes[1].t = NULL;
+    for (uint64_t s = 0; s < 20; s++) {
+        CHECK_EQ(server_peers_send(nodes[0].t, 0xb2, 9, "late", 4), CN_OK);
+        CHECK_EQ(server_peers_send(nodes[0].t, 0xb2, 7, buf,
+                                   make_msg(buf, s, nodes[0].id, 40)),
+                 CN_OK);
+    }
+    run_for(300); /* longer than expire_ms */
+    memset(nodes[1].next_seq, 0, sizeof(nodes[1].next_seq));
+    nodes[1].type9_recv = 0;
+    node_start(1, 0xb2, 5, port, NULL);
+    link_nodes(1, 0);
+    REQUIRE(run_until(link_up, ab, 5000));
+    struct want w[] = {{1, 0, 20}, {-1, 0, 0}};
+    REQUIRE(run_until(got_all, w, 5000)); /* the others were kept */
+    run_for(100);
+    CHECK_EQ(nodes[1].type9_recv, 0u); /* the expiring ones were not */
+    CHECK_EQ(nodes[1].bad, 0);
+    struct server_peer_stats st;
+    REQUIRE_EQ(server_peers_stats(nodes[0].t, 0xb2, &st), CN_OK);
+    CHECK(st.msgs_dropped >= 20);
     teardown();
 }
 
