@@ -26,6 +26,18 @@
 
 static void conn_close(struct server_conn *c);
 
+/* The write in flight ended: its callback (taken off c first, so that it
+ * may write again) runs with status. */
+static void write_done(struct server_conn *c, int status)
+{
+    server_write_fn *cb = c->wcb;
+    void *arg = c->warg;
+    c->wcb = NULL;
+    c->warg = NULL;
+    if (cb != NULL)
+        cb(arg, status);
+}
+
 /* Runs the callbacks of the writes done at once, in the order they were
  * made; a callback may write again (it is run in this same drain). */
 static void wdone_drain(struct server *srv)
@@ -37,12 +49,7 @@ static void wdone_drain(struct server *srv)
             srv->wdone_tail = NULL;
         c->wdone_next = NULL;
         c->wdone = 0;
-        server_write_fn *cb = c->wcb;
-        void *arg = c->warg;
-        c->wcb = NULL;
-        c->warg = NULL;
-        if (cb != NULL)
-            cb(arg, c->wdone_status);
+        write_done(c, c->wdone_status);
     }
     uv_idle_stop(&srv->wdone_idle);
 }
@@ -90,12 +97,7 @@ static void wdone_cancel(struct server_conn *c, int status)
     }
     c->wdone = 0;
     c->wdone_next = NULL;
-    server_write_fn *cb = c->wcb;
-    void *arg = c->warg;
-    c->wcb = NULL;
-    c->warg = NULL;
-    if (cb != NULL)
-        cb(arg, status);
+    write_done(c, status);
 }
 
 void server_net_init(struct server *srv)
@@ -160,12 +162,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 static void on_write(uv_write_t *req, int status)
 {
     struct server_conn *c = req->data;
-    server_write_fn *cb = c->wcb;
-    void *arg = c->warg;
-    c->wcb = NULL;
-    c->warg = NULL;
-    if (cb != NULL)
-        cb(arg, status == 0 ? CN_OK : CN_EIO);
+    write_done(c, status == 0 ? CN_OK : CN_EIO);
 }
 
 int server_conn_write(struct server_conn *c, const struct cn_slice *iov,
