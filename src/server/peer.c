@@ -388,7 +388,9 @@ static void queue_drop_at(struct peer *p, struct pmsg **pp, struct pmsg *prev)
     cn_free(m);
 }
 
-/* Drops the queued messages of the expiring type that waited too long. */
+/* Drops the queued messages of the expiring type that waited too long.
+ * The queue is in the order messages were queued, so the walk ends at the
+ * first one younger than expire_ms (at once while the link is up). */
 static void queue_expire(struct peer *p)
 {
     const struct server_peers_config *cfg = &p->t->cfg;
@@ -396,10 +398,9 @@ static void queue_expire(struct peer *p)
         return;
     uint64_t now = uv_now(p->t->loop);
     struct pmsg **pp = &p->qhead, *prev = NULL;
-    while (*pp != NULL) {
+    while (*pp != NULL && now - (*pp)->queued_ms >= cfg->expire_ms) {
         struct pmsg *m = *pp;
-        if (m->type == cfg->expire_type &&
-            now - m->queued_ms >= cfg->expire_ms) {
+        if (m->type == cfg->expire_type) {
             queue_drop_at(p, pp, prev);
             continue;
         }
