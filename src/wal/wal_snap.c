@@ -111,8 +111,6 @@ int wal_snap_save(const struct wal *w, uint64_t index, uint64_t term,
     return rc;
 }
 
-/* Reads and checks one snapshot file. CN_ECORRUPT if it does not check,
- * CN_EVERSION for a newer format. */
 /* Frees a snapshot's payload mapped by load_one: the mapping starts at
  * the file's header. */
 static void unmap_payload(void *data, size_t len)
@@ -163,6 +161,8 @@ static int read_snap(const struct wal *w, struct cn_fs_file *f, uint64_t size,
     return CN_OK;
 }
 
+/* Reads and checks one snapshot file. CN_ECORRUPT if it does not check,
+ * CN_EVERSION for a newer format. */
 static int load_one(const struct wal *w, uint64_t term, uint64_t index,
                     struct wal_bytes *out, char *errmsg)
 {
